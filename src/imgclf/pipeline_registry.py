@@ -1,0 +1,15 @@
+"""The project's pipelines, by name: ``kedro run --pipelines ingest,split``."""
+
+from kedro.pipeline import Pipeline
+
+from imgclf.pipelines import ingest, split
+
+
+def register_pipelines() -> dict[str, Pipeline]:
+    """Register each pipeline under its name; ``__default__`` runs them all in order."""
+    pipelines = {
+        "ingest": ingest.create_pipeline(),
+        "split": split.create_pipeline(),
+    }
+    pipelines["__default__"] = sum(pipelines.values(), Pipeline([]))
+    return pipelines

@@ -1,0 +1,139 @@
+"""Fixtures shared across the suite: a folder of good, odd and broken image files."""
+
+from __future__ import annotations
+
+import io
+import os
+import zlib
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+from kedro.io import AbstractDataset, DataCatalog, MemoryDataset
+from kedro.pipeline import Pipeline
+from kedro.runner import SequentialRunner
+from PIL import Image
+
+os.environ.setdefault("KEDRO_DISABLE_TELEMETRY", "true")
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+# Files of `mixed_image_folder` that ingest must reject, with the reason it must give.
+BROKEN_FILES = {
+    "cats/empty.png": "empty file",
+    "cats/truncated.png": "corrupt or truncated",
+    "dogs/truncated.jpg": "corrupt or truncated",
+    "dogs/notes_renamed.jpg": "not an image",
+    "dogs/huge.png": "too many pixels",
+    "orphan.png": "no label",
+}
+# Larger images than this are rejected by ingest in tests (`huge.png` is 120x120).
+TEST_MAX_PIXELS = 10_000
+
+
+def _pattern(seed: int, size: int = 40) -> np.ndarray:
+    """A distinct RGB picture: smooth gradients and a few blocks, different for every seed."""
+    random = np.random.default_rng(seed)
+    y, x = np.mgrid[0:size, 0:size] / size
+    channels = [
+        np.sin(random.uniform(2, 9) * x + random.uniform(2, 9) * y + random.uniform(0, 6))
+        for _ in range(3)
+    ]
+    image = (np.stack(channels, axis=-1) * 110 + 128).clip(0, 255)
+    for _ in range(3):
+        top, left = random.integers(0, size - 10, 2)
+        image[top : top + 10, left : left + 10] = random.integers(0, 256, 3)
+    return image.astype(np.uint8)
+
+
+def _save(image: Image.Image, path: Path, **options) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    image.save(path, **options)
+
+
+def _sixteen_bit_png(pixels: np.ndarray, path: Path) -> None:
+    image = Image.frombytes("I;16", pixels.shape[::-1], pixels.astype("<u2").tobytes())
+    _save(image, path)
+
+
+def write_mixed_folder(root: Path) -> Path:
+    """Two classes (folder names) of valid images in every odd form, one exact copy, broken
+    files of every kind, hidden files and non-image files."""
+    seeds = iter(range(1000))
+    for label in ("cats", "dogs"):
+        for index in range(4):
+            _save(Image.fromarray(_pattern(next(seeds))), root / label / f"plain_{index}.png")
+        rgb = _pattern(next(seeds))
+        _save(
+            Image.fromarray(rgb).convert("P", palette=Image.ADAPTIVE), root / label / "palette.gif"
+        )
+        rgba = np.dstack([_pattern(next(seeds)), np.full((40, 40), 128, np.uint8)])
+        _save(Image.fromarray(rgba, "RGBA"), root / label / "alpha.png")
+        _save(
+            Image.fromarray(_pattern(next(seeds))[:, :, 0]).convert("LA"),
+            root / label / "gray_alpha.png",
+        )
+        _sixteen_bit_png(
+            _pattern(next(seeds))[:, :, 1].astype(np.uint32) * 257, root / label / "sixteen_bit.png"
+        )
+        _save(
+            Image.fromarray(_pattern(next(seeds))).convert("CMYK"),
+            root / label / "cmyk.jpg",
+            quality=95,
+        )
+        exif = Image.Exif()
+        exif[0x0112] = 6  # orientation: rotate 90° clockwise to display
+        _save(
+            Image.fromarray(_pattern(next(seeds), 48)[:32]), root / label / "rotated.jpg", exif=exif
+        )
+        _save(Image.fromarray(_pattern(next(seeds))[:, :, 2]), root / label / "gray.bmp")
+        _save(Image.fromarray(_pattern(next(seeds))), root / label / "scan.tiff")
+        _save(Image.fromarray(_pattern(next(seeds))), root / label / "photo.webp", lossless=True)
+        _save(Image.fromarray(_pattern(next(seeds))), root / label / f"UPPER_{label}.PNG")
+    # an exact copy in the other class's folder
+    (root / "dogs" / "copy_of_cat.png").write_bytes((root / "cats" / "plain_0.png").read_bytes())
+
+    good_png = (root / "cats" / "plain_1.png").read_bytes()
+    (root / "cats" / "empty.png").write_bytes(b"")
+    (root / "cats" / "truncated.png").write_bytes(good_png[: len(good_png) // 2])
+    buffer = io.BytesIO()
+    Image.fromarray(_pattern(999, 64)).save(buffer, "JPEG", quality=90)
+    (root / "dogs" / "truncated.jpg").write_bytes(buffer.getvalue()[: len(buffer.getvalue()) // 2])
+    (root / "dogs" / "notes_renamed.jpg").write_text("these are my notes, not a photo")
+    _save(Image.new("L", (120, 120)), root / "dogs" / "huge.png")
+    _save(Image.fromarray(_pattern(next(seeds))), root / "orphan.png")
+
+    (root / ".ipynb_checkpoints" / "cats").mkdir(parents=True)
+    (root / ".ipynb_checkpoints" / "cats" / "plain_0-checkpoint.png").write_bytes(good_png)
+    (root / "cats" / ".DS_Store").write_bytes(b"\0\0\0\1Bud1")
+    (root / "__MACOSX" / "cats").mkdir(parents=True)
+    (root / "__MACOSX" / "cats" / "._plain_0.png").write_bytes(zlib.compress(b"resource fork"))
+    (root / "README.txt").write_text("two classes")
+    (root / "cats" / "notes.csv").write_text("a,b\n")
+    return root
+
+
+@pytest.fixture
+def mixed_image_folder(tmp_path: Path) -> Path:
+    return write_mixed_folder(tmp_path / "images")
+
+
+class KeptMemoryDataset(MemoryDataset):
+    """A MemoryDataset the runner cannot empty, so a test can read every output afterwards."""
+
+    def _release(self) -> None:
+        pass
+
+
+def run_pipeline(pipeline: Pipeline, inputs: dict[str, Any]) -> dict[str, Any]:
+    """Run ``pipeline`` with ``SequentialRunner`` on an in-memory catalog holding ``inputs``
+    (values, or dataset objects); return every dataset's data after the run by name."""
+    datasets = {
+        name: value if isinstance(value, AbstractDataset) else KeptMemoryDataset(value)
+        for name, value in inputs.items()
+    }
+    for name in pipeline.datasets():
+        datasets.setdefault(name, KeptMemoryDataset())
+    catalog = DataCatalog(datasets=datasets)
+    SequentialRunner().run(pipeline, catalog)
+    return {name: catalog.load(name) for name in pipeline.datasets() if catalog.exists(name)}
