@@ -210,6 +210,8 @@ def generate_fingers(
         size: Width and height of the images in pixels (at least 16).
         seed: Non-negative seed; the same settings give byte-identical files.
         workers: Worker processes; defaults to ``os.cpu_count()``. 1 draws in this process.
+            Workers are *spawned* (safe when threads such as TensorFlow's are running), so a
+            calling script needs the usual ``if __name__ == "__main__":`` guard.
 
     Returns:
         The number of files written.

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import logging
+import os
+import posixpath
 import re
 from collections import Counter
+from collections.abc import Iterator, Sequence
 from copy import deepcopy
 from datetime import datetime
 from pathlib import PurePosixPath
@@ -100,22 +103,13 @@ class ImageDirectoryDataset(AbstractDataset[None, pd.DataFrame]):
                 "conf/<env>/catalog.yml to the folder that holds your images."
             )
         rows, other_files = [], Counter()
-        for file_path, info in sorted(filesystem.find(self._root, detail=True).items()):
-            relative = PurePosixPath(file_path).relative_to(PurePosixPath(self._root))
-            if _is_hidden(relative):
+        for relative, size, modified in sorted(self._files(filesystem)):
+            parts = relative.split("/")
+            extension = posixpath.splitext(parts[-1])[1].lower()
+            if extension not in IMAGE_EXTENSIONS:
+                other_files[extension or "(none)"] += 1
                 continue
-            if relative.suffix.lower() not in IMAGE_EXTENSIONS:
-                other_files[relative.suffix.lower() or "(none)"] += 1
-                continue
-            rows.append(
-                {
-                    "path": self._full_path(file_path),
-                    "relative": relative,
-                    "source_split": _source_split(relative),
-                    "bytes": int(info.get("size") or 0),
-                    "modified": _modified(info),
-                }
-            )
+            rows.append((relative, parts, _source_split(parts), size, modified))
         if not rows:
             raise DatasetError(
                 f"No images found under '{self._path}' (looked for "
@@ -123,9 +117,20 @@ class ImageDirectoryDataset(AbstractDataset[None, pd.DataFrame]):
                 f"{dict(other_files) or 'none'}). Point `path` in conf/<env>/catalog.yml at "
                 "the folder that holds your images."
             )
-        frame = pd.DataFrame(rows)
-        frame["label"] = self._label_files(frame["relative"], frame["path"])
-        frame = frame[COLUMNS].astype({"label": "object", "source_split": "object"})
+        relatives, parts, source_splits, sizes, modified = zip(*rows)
+        paths = [self._full_path(relative) for relative in relatives]
+        frame = pd.DataFrame(
+            {
+                "path": paths,
+                "label": self._label_files(relatives, parts, paths),
+                "source_split": source_splits,
+                "bytes": sizes,
+                "modified": modified,
+            },
+            columns=COLUMNS,
+        ).astype(
+            {"label": "object", "source_split": "object", "bytes": "int64", "modified": "float64"}
+        )
         frame.attrs["root"] = self._path
         frame.attrs["other_files"] = dict(sorted(other_files.items()))
         logger.info(
@@ -139,20 +144,37 @@ class ImageDirectoryDataset(AbstractDataset[None, pd.DataFrame]):
     def _filesystem(self) -> fsspec.AbstractFileSystem:
         return fsspec.filesystem(self._protocol, **self._storage_options)
 
-    def _full_path(self, file_path: str) -> str:
-        if self._protocol in ("file", "local"):
-            return file_path
-        return f"{self._protocol}://{file_path}"
+    def _is_local(self) -> bool:
+        return self._protocol in ("file", "local")
 
-    def _label_files(self, relative: pd.Series, paths: pd.Series) -> list[str | None]:
+    def _files(
+        self, filesystem: fsspec.AbstractFileSystem
+    ) -> Iterator[tuple[str, int, float | None]]:
+        """(path relative to the root with ``/``, bytes, modified) of every file under it,
+        hidden ones left out."""
+        if self._is_local():
+            yield from _walk_local(self._root)
+            return
+        for file_path, info in filesystem.find(self._root, detail=True).items():
+            relative = file_path[len(self._root) + 1 :]
+            if not any(_is_hidden(part) for part in relative.split("/")):
+                yield relative, int(info.get("size") or 0), _modified(info)
+
+    def _full_path(self, relative: str) -> str:
+        path = f"{self._root}/{relative}"
+        return path if self._is_local() else f"{self._protocol}://{path}"
+
+    def _label_files(
+        self, relatives: Sequence[str], parts: Sequence[list[str]], paths: Sequence[str]
+    ) -> list[str | None]:
         source = self._labels["from"]
         if source == "directory":
-            return [_directory_label(path) for path in relative]
+            return [_directory_label(file_parts) for file_parts in parts]
         if source == "filename":
-            pattern = self._labels["pattern"]
-            return [_filename_label(path, pattern) for path in relative]
+            pattern = re.compile(self._labels["pattern"])
+            return [_filename_label(file_parts[-1], pattern) for file_parts in parts]
         table = self._read_label_table()
-        return [table.get(str(rel), table.get(str(path))) for rel, path in zip(relative, paths)]
+        return [table.get(rel, table.get(path)) for rel, path in zip(relatives, paths)]
 
     def _read_label_table(self) -> dict[str, str]:
         filepath = self._labels["filepath"]
@@ -210,25 +232,43 @@ def _validate_labels(labels: dict[str, Any]) -> dict[str, Any]:
     return labels
 
 
-def _is_hidden(relative: PurePosixPath) -> bool:
-    return any(part.startswith(".") or part in HIDDEN_NAMES for part in relative.parts)
+def _walk_local(root: str) -> Iterator[tuple[str, int, float]]:
+    """Like ``fsspec``'s ``find`` for a local folder, several times faster on large folders;
+    hidden folders are not entered."""
+    folders = [""]
+    while folders:
+        folder = folders.pop()
+        with os.scandir(f"{root}/{folder}" if folder else root) as entries:
+            for entry in entries:
+                if _is_hidden(entry.name):
+                    continue
+                relative = f"{folder}/{entry.name}" if folder else entry.name
+                if entry.is_dir():
+                    folders.append(relative)
+                else:
+                    status = entry.stat()
+                    yield relative, status.st_size, status.st_mtime
 
 
-def _source_split(relative: PurePosixPath) -> str | None:
-    if len(relative.parts) < 2:
+def _is_hidden(name: str) -> bool:
+    return name.startswith(".") or name in HIDDEN_NAMES
+
+
+def _source_split(parts: list[str]) -> str | None:
+    if len(parts) < 2:
         return None
-    return SPLIT_FOLDERS.get(relative.parts[0].lower())
+    return SPLIT_FOLDERS.get(parts[0].lower())
 
 
-def _directory_label(relative: PurePosixPath) -> str | None:
-    folders = relative.parts[:-1]
-    if not folders or (len(folders) == 1 and _source_split(relative) is not None):
+def _directory_label(parts: list[str]) -> str | None:
+    folders = parts[:-1]
+    if not folders or (len(folders) == 1 and _source_split(parts) is not None):
         return None
     return folders[-1]
 
 
-def _filename_label(relative: PurePosixPath, pattern: str) -> str | None:
-    match = re.search(pattern, relative.stem)
+def _filename_label(name: str, pattern: re.Pattern[str]) -> str | None:
+    match = pattern.search(posixpath.splitext(name)[0])
     return match.group(1) if match else None
 
 

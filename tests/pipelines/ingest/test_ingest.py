@@ -12,7 +12,7 @@ from imgclf.datasets import ImageDirectoryDataset, OptionalParquetDataset
 from imgclf.imaging.decode import read_image
 from imgclf.pipelines import ingest, split
 from imgclf.pipelines.ingest import nodes
-from imgclf.pipelines.ingest.nodes import hash_words, near_duplicate_pairs
+from imgclf.pipelines.ingest.nodes import duplicate_components, hash_words
 
 INGEST = {
     "workers": 1,
@@ -194,15 +194,45 @@ def test_leakage_across_source_splits_is_profiled(tmp_path):
     assert len(profile["leakage"]["examples"][0]) == 2
 
 
-def test_near_duplicate_pairs_matches_brute_force():
-    random = np.random.default_rng(0)
-    hashes = random.integers(0, 2**63, size=(300, 4), dtype=np.int64).view(np.uint64)
-    hashes[10] = hashes[3]
-    hashes[10, 1] ^= np.uint64(0b111)  # 3 bits apart
-    hashes[200] = hashes[3]
-    pairs = near_duplicate_pairs(hashes, 3)
-    assert sorted(map(tuple, pairs)) == [(3, 10), (3, 200), (10, 200)]
-    assert len(near_duplicate_pairs(hashes, -1)) == 0
+def brute_force_pairs(hashes: np.ndarray, max_distance: int) -> set[tuple[int, int]]:
+    return {
+        (i, j)
+        for i in range(len(hashes))
+        for j in range(i + 1, len(hashes))
+        if int(np.bitwise_count(hashes[i] ^ hashes[j]).sum()) <= max_distance
+    }
+
+
+@pytest.mark.parametrize("max_distance", [0, 3, 12, 15, 16, 40])
+def test_near_pairs_matches_brute_force(max_distance):
+    random = np.random.default_rng(max_distance)
+    hashes = random.integers(0, 2**63, size=(120, 4), dtype=np.int64).view(np.uint64)
+    for row in range(0, 120, 4):  # plant neighbours at growing distances
+        flips = random.choice(256, size=row // 4, replace=False)
+        hashes[row + 1] = hashes[row]
+        for bit in flips:
+            hashes[row + 1, bit // 64] ^= np.uint64(1) << np.uint64(bit % 64)
+    expected = brute_force_pairs(hashes, max_distance)
+    assert expected  # the planted neighbours make the check meaningful
+    assert set(map(tuple, nodes.near_pairs(hashes, max_distance).tolist())) == expected
+
+
+def test_hashes_sharing_most_pieces_are_still_all_found():
+    hashes = np.zeros((200, 4), dtype=np.uint64)
+    hashes[:, 3] = np.arange(200, dtype=np.uint64) * np.uint64(0x0101)  # only two pieces differ
+    expected = brute_force_pairs(hashes, 2)
+    assert expected
+    assert set(map(tuple, nodes.near_pairs(hashes, 2).tolist())) == expected
+
+
+def test_duplicate_components_chain_and_identical_hashes():
+    hashes = np.zeros((5, 4), dtype=np.uint64)
+    hashes[:, 0] = [0b0, 0b1, 0b11, 0b11111111, 0b0]  # 0-1-2 chained, 4 identical to 0
+    hashes[3, 1] = np.uint64(2**63)
+    components = duplicate_components(hashes, 1)
+    assert components[0] == components[1] == components[2] == components[4]
+    assert components[3] != components[0]
+    assert len(set(duplicate_components(hashes, -1))) == 5
 
 
 def test_hash_words_reads_hex():

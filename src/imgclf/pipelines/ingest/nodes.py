@@ -10,6 +10,8 @@ from __future__ import annotations
 import logging
 import multiprocessing
 import os
+import sys
+import threading
 import time
 from collections.abc import Iterable
 from concurrent.futures import ProcessPoolExecutor
@@ -42,7 +44,7 @@ INDEX_COLUMNS = [
 QUARANTINE_COLUMNS = ["path", "label", "source_split", "reason", "detail"]
 # Below this many files to decode, starting worker processes costs more than it saves.
 MIN_FILES_FOR_WORKERS = 256
-DUPLICATE_BLOCK_ROWS = 128
+BLOCK_ROWS = 128
 
 
 def scan_images(
@@ -122,13 +124,9 @@ def group_duplicates(valid_images: pd.DataFrame, ingest: dict[str, Any]) -> pd.D
     """Give copies and near copies one ``duplicate_group`` id: images whose perceptual hashes
     differ in at most ``ingest.near_duplicate_distance`` of 256 bits, chained transitively.
     Ids are 0… in order of each group's first path."""
-    hashes = hash_words(valid_images["phash"])
-    pairs = near_duplicate_pairs(hashes, int(ingest["near_duplicate_distance"]))
-    graph = coo_matrix(
-        (np.ones(len(pairs), dtype=np.int8), (pairs[:, 0], pairs[:, 1])),
-        shape=(len(hashes), len(hashes)),
+    components = duplicate_components(
+        hash_words(valid_images["phash"]), int(ingest["near_duplicate_distance"])
     )
-    _, components = connected_components(graph, directed=False)
     _, first_seen = np.unique(components, return_index=True)
     renumber = np.empty_like(first_seen)
     renumber[np.argsort(np.argsort(first_seen))] = np.arange(len(first_seen))
@@ -148,21 +146,71 @@ def hash_words(hex_hashes: pd.Series) -> np.ndarray:
     return np.frombuffer(joined, dtype=">u8").astype(np.uint64).reshape(len(hex_hashes), -1)
 
 
-def near_duplicate_pairs(hashes: np.ndarray, max_distance: int) -> np.ndarray:
-    """All pairs ``(i, j)``, ``i < j``, of rows of ``hashes`` (``hash_words``) that differ in
-    at most ``max_distance`` bits. Compares every pair, a block of rows at a time."""
+def duplicate_components(hashes: np.ndarray, max_distance: int) -> np.ndarray:
+    """A component label per row of ``hashes`` (``hash_words``): rows within
+    ``max_distance`` bits of each other, directly or through others, share a label.
+    A negative distance groups nothing."""
     if max_distance < 0:
-        return np.empty((0, 2), dtype=np.int64)
-    found = []
-    for start in range(0, len(hashes), DUPLICATE_BLOCK_ROWS):
-        block = hashes[start : start + DUPLICATE_BLOCK_ROWS]
+        return np.arange(len(hashes))
+    distinct, inverse = np.unique(hashes, axis=0, return_inverse=True)
+    pairs = near_pairs(distinct, max_distance)
+    graph = coo_matrix(
+        (np.ones(len(pairs), dtype=np.int8), (pairs[:, 0], pairs[:, 1])),
+        shape=(len(distinct), len(distinct)),
+    )
+    _, labels = connected_components(graph, directed=False)
+    return labels[inverse.ravel()]
+
+
+def near_pairs(hashes: np.ndarray, max_distance: int) -> np.ndarray:
+    """All pairs ``(i, j)``, ``i < j``, of rows of ``hashes`` at most ``max_distance`` bits
+    apart.
+
+    Pigeonhole shortcut: cut each hash into P 16-bit pieces. Two hashes that differ in at
+    most d bits agree exactly on at least P - d pieces, so only pairs that share a piece
+    value need comparing, and the P - d - 1 pieces shared most often can be left out.
+    Compares every pair instead when d is too large for that, or when that would be cheaper.
+    """
+    pieces = hashes.view(np.uint16)
+    skippable = pieces.shape[1] - max_distance - 1
+    if skippable < 0:
+        return _pairs_by_blocks(hashes, max_distance)
+    sharing = [_pairs_sharing(piece) for piece in pieces.T]
+    kept = np.argsort(sharing, kind="stable")[: pieces.shape[1] - skippable]
+    if sum(sharing[i] for i in kept) > len(hashes) ** 2 / 8:
+        return _pairs_by_blocks(hashes, max_distance)
+    candidates = [np.empty((0, 2), dtype=np.int64)]
+    for piece in pieces.T[kept]:
+        order = np.argsort(piece, kind="stable")
+        values = piece[order]
+        for offset in range(1, len(values)):
+            same = values[offset:] == values[:-offset]
+            if not same.any():
+                break
+            first, second = order[:-offset][same], order[offset:][same]
+            candidates.append(np.stack([np.minimum(first, second), np.maximum(first, second)], 1))
+    pairs = np.concatenate(candidates)
+    distances = np.bitwise_count(hashes[pairs[:, 0]] ^ hashes[pairs[:, 1]]).sum(axis=1)
+    return np.unique(pairs[distances <= max_distance], axis=0)  # a pair may share many pieces
+
+
+def _pairs_sharing(piece: np.ndarray) -> int:
+    _, counts = np.unique(piece, return_counts=True)
+    return int((counts * (counts - 1) // 2).sum())
+
+
+def _pairs_by_blocks(hashes: np.ndarray, max_distance: int) -> np.ndarray:
+    """Every pair compared, a block of rows against all later rows at a time."""
+    found = [np.empty((0, 2), dtype=np.int64)]
+    for start in range(0, len(hashes), BLOCK_ROWS):
+        block = hashes[start : start + BLOCK_ROWS]
         distances = np.zeros((len(block), len(hashes) - start), dtype=np.uint16)
         for word in range(hashes.shape[1]):
             distances += np.bitwise_count(block[:, None, word] ^ hashes[None, start:, word])
         rows, columns = np.nonzero(distances <= max_distance)
         upper = columns > rows
         found.append(np.stack([rows[upper] + start, columns[upper] + start], axis=1))
-    return np.concatenate(found) if found else np.empty((0, 2), dtype=np.int64)
+    return np.concatenate(found)
 
 
 def profile_dataset(
@@ -262,11 +310,20 @@ def _inspect_all(paths: list[str], max_pixels: int, workers: int | None) -> list
     workers = min(workers or os.cpu_count() or 1, max(len(paths) // 64, 1))
     if workers == 1 or len(paths) < MIN_FILES_FOR_WORKERS:
         return list(_progress(map(inspect, paths), len(paths)))
-    # spawn, not fork: the parent may hold TensorFlow's threads, which do not survive fork.
-    context = multiprocessing.get_context("spawn")
+    context = multiprocessing.get_context("fork" if _can_fork() else "spawn")
     with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
         chunks = max(1, min(256, len(paths) // (workers * 8)))
         return list(_progress(pool.map(inspect, paths, chunksize=chunks), len(paths)))
+
+
+def _can_fork() -> bool:
+    """Forking starts workers at once, but is only safe in a single-threaded process without
+    TensorFlow (whose threads do not survive a fork); otherwise workers are spawned."""
+    return (
+        sys.platform == "linux"
+        and threading.active_count() == 1
+        and "tensorflow" not in sys.modules
+    )
 
 
 def _progress(results: Iterable[dict[str, Any]], total: int) -> Iterable[dict[str, Any]]:

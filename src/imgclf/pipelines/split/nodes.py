@@ -566,16 +566,21 @@ def _duplicate_group_summary(frames: Mapping[str, pd.DataFrame]) -> dict[str, An
         ignore_index=True,
     )
     sizes = placed.groupby("duplicate_group").size()
-    splits_per_group = placed.groupby("duplicate_group")["split"].agg(frozenset)
-    with_copies = sizes[sizes > 1].index
-    across = {}
-    for first, second in (("train", "val"), ("train", "test"), ("val", "test")):
-        key = f"{first}_{second}"
-        across[key] = int(splits_per_group.map(lambda s, a=first, b=second: {a, b} <= s).sum())
+    in_split = (
+        pd.crosstab(placed["duplicate_group"], placed["split"]).reindex(
+            columns=list(SPLITS), fill_value=0
+        )
+        > 0
+    )
+    with_copies = sizes > 1
+    across = {
+        f"{first}_{second}": int((in_split[first] & in_split[second]).sum())
+        for first, second in (("train", "val"), ("train", "test"), ("val", "test"))
+    }
     return {
         "groups": len(sizes),
-        "with_copies": len(with_copies),
-        "kept_together": int((splits_per_group[with_copies].map(len) == 1).sum()),
+        "with_copies": int(with_copies.sum()),
+        "kept_together": int((in_split[with_copies].sum(axis=1) == 1).sum()),
         "across_splits": across,
     }
 
