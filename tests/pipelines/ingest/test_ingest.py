@@ -239,3 +239,22 @@ def test_hash_words_reads_hex():
     words = hash_words(pd.Series(["00" * 31 + "ff", "ff" + "00" * 31]))
     assert words.shape == (2, 4)
     assert int(words[0, 3]) == 255 and int(words[1, 0]) == 0xFF << 56
+
+
+@pytest.mark.parametrize("can_fork", [True, False], ids=["fork", "spawn"])
+def test_worker_processes_give_the_same_results_as_one_process(tmp_path, monkeypatch, can_fork):
+    random = np.random.default_rng(0)
+    paths = []
+    for index in range(nodes.MIN_FILES_FOR_WORKERS + 20):
+        path = tmp_path / f"{index:04d}.png"
+        Image.fromarray(random.integers(0, 256, (12, 12), dtype=np.uint8)).save(path)
+        paths.append(str(path))
+    (tmp_path / "0007.png").write_bytes(b"broken")
+
+    monkeypatch.setattr(nodes, "_can_fork", lambda: can_fork)
+    in_workers = nodes._inspect_all(paths, 10_000, workers=2)
+    in_process = nodes._inspect_all(paths, 10_000, workers=1)
+
+    assert in_workers == in_process
+    assert [result["path"] for result in in_workers] == paths
+    assert in_workers[7]["reason"] == "not an image"
