@@ -23,6 +23,7 @@ from __future__ import annotations
 import logging
 import math
 from collections.abc import Sequence
+from typing import IO
 
 import fsspec
 import numpy as np
@@ -33,7 +34,7 @@ logger = logging.getLogger(__name__)
 # Indexed images were already checked by ingest against its own pixel limit
 # (``ingest.max_pixels``, which may exceed Pillow's), so Pillow's
 # decompression-bomb check would only reject images ingest accepted.
-# imgclf.imaging.inspect does the same.
+# imgclf.imaging.inspect relies on this too.
 Image.MAX_IMAGE_PIXELS = None
 
 COLOR_MODE_CHANNELS: dict[str, int] = {"rgb": 3, "grayscale": 1}
@@ -86,6 +87,14 @@ def size_tuple(size: int | Sequence[int]) -> tuple[int, int]:
     )
 
 
+def open_binary(path: str) -> IO[bytes]:
+    """Open a local path or any fsspec URL for reading bytes. Local paths use the built-in
+    ``open``, much cheaper per file than fsspec's, which counts over thousands of images."""
+    if "://" in path:
+        return fsspec.open(path, "rb").open()
+    return open(path, "rb")  # the caller closes it (``with``)
+
+
 def read_image(
     path: str,
     *,
@@ -119,7 +128,7 @@ def read_image(
     channels = channels_for(color_mode)
     target_size = None if size is None else size_tuple(size)
     _check_background(background)
-    with fsspec.open(path, "rb") as file:
+    with open_binary(path) as file:
         with Image.open(file) as image:
             if target_size is not None:
                 _request_jpeg_draft(image, target_size)

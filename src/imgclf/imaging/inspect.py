@@ -9,12 +9,12 @@ import hashlib
 import io
 from typing import Any
 
-import fsspec
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
-# Ingest applies its own pixel limit (``ingest.max_pixels``) before decoding.
-Image.MAX_IMAGE_PIXELS = None
+# decode also switches off Pillow's decompression-bomb limit: ingest applies its own,
+# ``ingest.max_pixels``, before decoding.
+from imgclf.imaging.decode import open_binary
 
 HASH_SIDE = 16  # a 16×16 = 256-bit hash
 HASH_THUMBNAIL = 64
@@ -45,8 +45,7 @@ def inspect_image(path: str, max_pixels: int) -> dict[str, Any]:
     """
     result: dict[str, Any] = {"path": path, "reason": None, "detail": None}
     try:
-        # fsspec for URLs; the built-in open for local paths, which is much cheaper per file
-        with fsspec.open(path, "rb") if "://" in path else open(path, "rb") as file:
+        with open_binary(path) as file:
             data = file.read()
     except OSError as error:
         return {**result, "reason": "unreadable", "detail": f"cannot read the file: {error}"}
