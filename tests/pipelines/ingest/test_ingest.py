@@ -106,6 +106,7 @@ def test_mixed_folder_quarantines_exactly_the_broken_files(mixed_image_folder, t
     }
     assert profile["other_files"] == {".csv": 1, ".txt": 1}
     assert profile["duplicates"]["groups"] == 1
+    assert profile["duplicates"]["exact_copy_sets"] == 1
     assert {
         fig: outputs[fig].axes != [] for fig in ("class_distribution_plot", "class_sample_grid")
     } == {

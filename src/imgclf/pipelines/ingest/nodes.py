@@ -245,6 +245,7 @@ def profile_dataset(
         "modes": _counts(image_index["mode"]),
         "formats": _counts(image_index["format"]),
         "duplicates": {
+            "exact_copy_sets": int((image_index["sha256"].value_counts() > 1).sum()),
             "groups": len(duplicate_groups),
             "images_in_groups": int(duplicate_groups.sum()),
             "largest_group": int(group_sizes.max()) if len(group_sizes) else 0,
