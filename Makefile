@@ -9,6 +9,8 @@ export TF_CPP_MIN_LOG_LEVEL ?= 2
 .PHONY: install demo run test lint viz lock clean
 
 $(BIN)/python:
+	@$(PYTHON) -c 'import sys; sys.exit(not (3, 10) <= sys.version_info[:2] <= (3, 12))' || \
+		{ echo "imgclf needs Python 3.10-3.12; $(PYTHON) is $$($(PYTHON) -V). Try: make PYTHON=python3.12 ..."; exit 1; }
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 
