@@ -261,7 +261,8 @@ def profile_dataset(
 
 def plot_class_distribution(image_index: pd.DataFrame) -> Figure:
     """Bar chart of images per class, one bar per source split."""
-    counts = pd.crosstab(image_index["label"], image_index["source_split"].fillna("all images"))
+    counts = pd.crosstab(image_index["label"], image_index["source_split"].fillna("no split"))
+    counts = counts[[name for name in ("train", "val", "test", "no split") if name in counts]]
     return grouped_bar_chart(counts, title=f"Images per class ({len(image_index):,} images)")
 
 
