@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import io
 import os
+import shutil
+import subprocess
+import sys
 import zlib
 from pathlib import Path
 from typing import Any
@@ -137,3 +140,68 @@ def run_pipeline(pipeline: Pipeline, inputs: dict[str, Any]) -> dict[str, Any]:
     catalog = DataCatalog(datasets=datasets)
     SequentialRunner().run(pipeline, catalog)
     return {name: catalog.load(name) for name in pipeline.datasets() if catalog.exists(name)}
+
+
+def write_two_class_split(root: Path, *, per_class: int = 16, size: int = 16) -> dict[str, Any]:
+    """An easy two-class image set (dark noisy squares vs bright ones) as PNG files, split in
+    half: ``{"train": index, "val": index, "classes": [...]}`` with index columns path, label."""
+    import pandas as pd
+
+    random = np.random.default_rng(0)
+    rows = {"train": [], "val": []}
+    for label, (low, high) in (("bright", (150, 256)), ("dark", (0, 106))):
+        for number in range(per_class):
+            path = root / label / f"{number}.png"
+            path.parent.mkdir(parents=True, exist_ok=True)
+            pixels = random.integers(low, high, (size, size), dtype=np.uint8)
+            Image.fromarray(pixels).save(path)
+            rows["train" if number % 2 == 0 else "val"].append({"path": str(path), "label": label})
+    return {
+        "train": pd.DataFrame(rows["train"]),
+        "val": pd.DataFrame(rows["val"]),
+        "classes": ["bright", "dark"],
+    }
+
+
+@pytest.fixture
+def two_class_split(tmp_path: Path) -> dict[str, Any]:
+    return write_two_class_split(tmp_path / "two_classes")
+
+
+# --- the `kedro` command line on a copy of the project ----------------------------------
+
+PROJECT = Path(__file__).resolve().parents[1]
+KEDRO = str(Path(sys.executable).with_name("kedro"))
+
+
+@pytest.fixture
+def project(tmp_path: Path) -> Path:
+    """The project's conf and metadata in a temporary folder (the package is installed), so
+    runs write their data there."""
+    root = tmp_path / "project"
+    shutil.copytree(PROJECT / "conf", root / "conf", ignore=shutil.ignore_patterns("local"))
+    (root / "conf" / "local").mkdir()
+    for name in ("pyproject.toml", ".telemetry"):
+        shutil.copy(PROJECT / name, root / name)
+    (root / "src").mkdir()
+    return root
+
+
+def kedro_environment() -> dict[str, str]:
+    """Environment variables for a `kedro` subprocess: no telemetry, quiet TensorFlow."""
+    return {**os.environ, "KEDRO_DISABLE_TELEMETRY": "true", "TF_CPP_MIN_LOG_LEVEL": "2"}
+
+
+def kedro(project: Path, *arguments: str) -> subprocess.CompletedProcess:
+    """Run `kedro <arguments>` in ``project``; fail the test with its output if it fails."""
+    completed = subprocess.run(
+        [KEDRO, *arguments],
+        check=False,
+        cwd=project,
+        env=kedro_environment(),
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert completed.returncode == 0, completed.stdout[-3000:] + completed.stderr[-3000:]
+    return completed

@@ -1,51 +1,19 @@
 """End to end: the `kedro` commands users type, on a copy of the project's configuration."""
 
 import json
-import os
 import shutil
-import subprocess
-import sys
-from pathlib import Path
 
 import pandas as pd
 import pytest
 
-PROJECT = Path(__file__).resolve().parents[1]
-KEDRO = str(Path(sys.executable).with_name("kedro"))
+from conftest import kedro
+
 SPLIT_FILES = [
     "05_model_input/classes.json",
     "05_model_input/train_index.parquet",
     "05_model_input/val_index.parquet",
     "05_model_input/test_index.parquet",
 ]
-
-
-@pytest.fixture
-def project(tmp_path: Path) -> Path:
-    """The project's conf and metadata in a temporary folder (the package is installed), so
-    runs write their data there."""
-    root = tmp_path / "project"
-    shutil.copytree(PROJECT / "conf", root / "conf", ignore=shutil.ignore_patterns("local"))
-    (root / "conf" / "local").mkdir()
-    for name in ("pyproject.toml", ".telemetry"):
-        shutil.copy(PROJECT / name, root / name)
-    (root / "src").mkdir()
-    return root
-
-
-def kedro(project: Path, *arguments: str) -> subprocess.CompletedProcess:
-    environment = {**os.environ, "KEDRO_DISABLE_TELEMETRY": "true", "TF_CPP_MIN_LOG_LEVEL": "2"}
-    completed = subprocess.run(
-        [KEDRO, *arguments],
-        check=False,
-        cwd=project,
-        env=environment,
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
-    assert completed.returncode == 0, completed.stdout[-3000:] + completed.stderr[-3000:]
-    return completed
 
 
 def test_test_env_ingest_and_split_are_reproducible(project):

@@ -2,7 +2,7 @@
 
 from kedro.pipeline import Pipeline
 
-from imgclf.pipelines import ingest, split
+from imgclf.pipelines import ingest, scratch_cnn, split
 
 
 def register_pipelines() -> dict[str, Pipeline]:
@@ -10,6 +10,7 @@ def register_pipelines() -> dict[str, Pipeline]:
     pipelines = {
         "ingest": ingest.create_pipeline(),
         "split": split.create_pipeline(),
+        "scratch_cnn": scratch_cnn.create_pipeline(),
     }
     pipelines["__default__"] = sum(pipelines.values(), Pipeline([]))
     return pipelines

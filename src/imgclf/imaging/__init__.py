@@ -22,6 +22,7 @@ from typing import Any
 _EXPORTS = {
     "COLOR_MODE_CHANNELS": "decode",
     "channels_for": "decode",
+    "image_shape": "decode",
     "read_image": "decode",
     "size_tuple": "decode",
     "AugmentationConfig": "augment",
@@ -38,6 +39,7 @@ __all__ = [
     "AugmentationConfig",
     "augment_batch",
     "channels_for",
+    "image_shape",
     "labels_to_ids",
     "make_dataset",
     "parse_augmentation",

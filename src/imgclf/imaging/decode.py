@@ -87,6 +87,16 @@ def size_tuple(size: int | Sequence[int]) -> tuple[int, int]:
     )
 
 
+def image_shape(size: int | Sequence[int], color_mode: str) -> tuple[int, int, int]:
+    """The ``(height, width, channels)`` of images read at ``size`` in ``color_mode``: a
+    model's input shape.
+
+    Raises:
+        ValueError: for an invalid size or colour mode.
+    """
+    return (*size_tuple(size), channels_for(color_mode))
+
+
 def open_binary(path: str) -> IO[bytes]:
     """Open a local path or any fsspec URL for reading bytes. Local paths use the built-in
     ``open``, much cheaper per file than fsspec's, which counts over thousands of images."""

@@ -77,3 +77,33 @@ def image_grid(rows: Sequence[tuple[str, Sequence[np.ndarray]]], *, title: str) 
     ax.set_title(title)
     fig.tight_layout()
     return fig
+
+
+def training_curves(history: dict, *, title: str) -> Figure:
+    """Loss, accuracy and learning rate per epoch, train against validation, from a training
+    history (``imgclf.training.fit.summarise_history``); the best epoch is marked."""
+    rows = pd.DataFrame(history["epochs"])
+    if rows.empty:
+        raise ValueError("training_curves needs a history with at least one epoch")
+    fig, axes = plt.subplots(1, 3, figsize=(13, 3.8))
+    for ax, metric in zip(axes[:2], ("loss", "accuracy")):
+        for prefix, label, style in (("", "train", "-o"), ("val_", "validation", "-s")):
+            if prefix + metric in rows:
+                ax.plot(rows["epoch"], rows[prefix + metric], style, markersize=3, label=label)
+        ax.set_ylabel(metric)
+        ax.legend(frameon=False)
+    axes[2].plot(rows["epoch"], rows["learning_rate"], "-o", markersize=3, color="tab:green")
+    axes[2].set_ylabel("learning rate")
+    if rows["learning_rate"].gt(0).all() and rows["learning_rate"].nunique() > 1:
+        axes[2].set_yscale("log")
+    best = history.get("best_epoch")
+    for ax in axes:
+        ax.set_xlabel("epoch")
+        if best is not None:
+            ax.axvline(best, color="grey", linestyle=":", linewidth=1)
+        ax.spines[["top", "right"]].set_visible(False)
+    if best is not None:
+        axes[1].set_title(f"best epoch {best} ({history['monitor']} {history['best_value']:.3f})")
+    fig.suptitle(title)
+    fig.tight_layout()
+    return fig

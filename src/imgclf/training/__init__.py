@@ -1,0 +1,17 @@
+"""Training: the fit loop every training pipeline shares, and its Optuna tuning.
+
+Modules:
+
+* :mod:`imgclf.training.config`: ``parse_training_config`` validates a
+  ``training`` parameter block (epochs, batch size, optimizer, schedule,
+  class weights, augmentation, callbacks, determinism).
+* :mod:`imgclf.training.fit`: ``train_model`` compiles and fits a Keras model
+  on an image index, resumably, and returns its history.
+* :mod:`imgclf.training.callbacks`: the callbacks ``train_model`` adds (epoch
+  log with learning rate and seconds, resumable early stopping state).
+* :mod:`imgclf.training.tuning`: Optuna search spaces, samplers, pruners,
+  storages and the study loop shared by tuning workers.
+
+Import the modules themselves (``from imgclf.training.fit import train_model``):
+this package does not import TensorFlow on its own.
+"""

@@ -1,0 +1,363 @@
+"""Compile and fit a Keras image classifier on an image index, resumably.
+
+:func:`train_model` is the fit loop every training pipeline shares: it builds
+the ``tf.data`` pipelines from the split indexes, compiles the model with the
+configured optimizer and schedule (the loss follows the model's head),
+weights classes, adds the configured callbacks and returns the trained model
+with its history. With a backup folder, a fit that is killed resumes at its
+last finished epoch when it is run again with the same inputs; the folder is
+removed once training ends.
+
+Call :func:`set_seeds` before building the model, so that weight
+initialisation, dropout, shuffling and augmentation all repeat.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import logging
+import math
+import shutil
+import sys
+import time
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import keras
+import numpy as np
+import pandas as pd
+import tensorflow as tf
+
+from imgclf.imaging.dataset import labels_to_ids, make_dataset
+from imgclf.imaging.decode import image_shape
+from imgclf.models.summary import count_parameters
+from imgclf.training.callbacks import CallbackState, EpochLog
+from imgclf.training.config import TrainingConfig, parse_training_config
+
+logger = logging.getLogger(__name__)
+
+BYTES_PER_MB = 1024**2
+
+
+def set_seeds(seed: int, deterministic: bool = False) -> None:
+    """Seed Python, NumPy and TensorFlow; optionally make TensorFlow ops deterministic.
+
+    Op determinism gives bit-identical repeats at some speed cost; once on it
+    stays on for the rest of the process.
+    """
+    keras.utils.set_random_seed(seed)
+    if deterministic:
+        tf.config.experimental.enable_op_determinism()
+
+
+def build_optimizer(training: TrainingConfig, steps_per_epoch: int) -> keras.optimizers.Optimizer:
+    """The configured optimizer, its learning rate following the configured schedule."""
+    settings = training.optimizer
+    schedule = training.schedule
+    learning_rate: float | keras.optimizers.schedules.LearningRateSchedule
+    if schedule.name == "exponential":
+        learning_rate = keras.optimizers.schedules.ExponentialDecay(
+            settings.learning_rate,
+            decay_steps=max(1, round(schedule.decay_epochs * steps_per_epoch)),
+            decay_rate=schedule.decay_rate,
+        )
+    elif schedule.name == "cosine":
+        learning_rate = keras.optimizers.schedules.CosineDecay(
+            settings.learning_rate,
+            decay_steps=max(1, training.epochs * steps_per_epoch),
+            alpha=schedule.alpha,
+        )
+    else:
+        learning_rate = settings.learning_rate
+    if settings.name == "sgd":
+        return keras.optimizers.SGD(
+            learning_rate, momentum=settings.momentum, nesterov=settings.nesterov
+        )
+    if settings.name == "rmsprop":
+        return keras.optimizers.RMSprop(learning_rate, momentum=settings.momentum)
+    return keras.optimizers.Adam(learning_rate)
+
+
+def compile_model(
+    model: keras.Model, training: TrainingConfig, num_classes: int, steps_per_epoch: int
+) -> None:
+    """Compile with the configured optimizer; the loss follows the head.
+
+    A softmax head with one unit per class gets sparse categorical
+    cross-entropy; a single sigmoid unit (two classes, as the seed's S1) gets
+    binary cross-entropy. Both report ``accuracy``.
+
+    Raises:
+        ValueError: if the head's units do not match the number of classes.
+    """
+    units = model.output_shape[-1]
+    if units == 1 and num_classes == 2:
+        loss: keras.losses.Loss = keras.losses.BinaryCrossentropy()
+        accuracy: keras.metrics.Metric = keras.metrics.BinaryAccuracy(name="accuracy")
+    elif units == num_classes:
+        loss = keras.losses.SparseCategoricalCrossentropy()
+        accuracy = keras.metrics.SparseCategoricalAccuracy(name="accuracy")
+    else:
+        raise ValueError(
+            f"the model's head has {units} output unit(s) but there are {num_classes} classes: "
+            "a softmax head needs one unit per class (a sigmoid head one unit for 2 classes)"
+        )
+    model.compile(
+        optimizer=build_optimizer(training, steps_per_epoch), loss=loss, metrics=[accuracy]
+    )
+
+
+def balanced_class_weights(train_index: pd.DataFrame, classes: Sequence[str]) -> dict[int, float]:
+    """``n_images / (n_classes * n_images_of_class)`` per class id, as scikit-learn's
+    "balanced"; a class with no training images gets weight 1."""
+    counts = np.bincount(labels_to_ids(train_index["label"], classes), minlength=len(classes))
+    present = counts > 0
+    weights = np.ones(len(classes))
+    weights[present] = counts.sum() / (present.sum() * counts[present])
+    return {class_id: float(weight) for class_id, weight in enumerate(weights)}
+
+
+def train_model(
+    model: keras.Model,
+    train_index: pd.DataFrame,
+    val_index: pd.DataFrame,
+    classes: Sequence[str],
+    *,
+    image: Mapping[str, Any],
+    training: TrainingConfig | Mapping[str, Any],
+    seed: int,
+    backup_dir: str | Path | None = None,
+    fingerprint: Any = None,
+    extra_callbacks: Sequence[keras.callbacks.Callback] = (),
+) -> tuple[keras.Model, dict[str, Any]]:
+    """Compile and fit ``model`` on the train index, validating on the val index.
+
+    Args:
+        model: an uncompiled (or to be recompiled) Keras model taking raw pixels.
+        train_index: DataFrame with ``path`` and ``label`` of the training images.
+        val_index: the same for the validation images.
+        classes: class names; a label's id is its position here.
+        image: ``{"size": ..., "color_mode": ...}``, the project's ``image`` parameters.
+        training: a ``training`` block (see :mod:`imgclf.training.config`).
+        seed: seed of the shuffle order and the augmentation.
+        backup_dir: a folder for BackupAndRestore and the epoch log when the
+            ``backup_and_restore`` callback is on; None trains without a backup.
+        fingerprint: anything JSON-serialisable that identifies the run's
+            settings (e.g. the model's parameters). A backup made with other
+            settings or other data is discarded instead of resumed.
+        extra_callbacks: more callbacks (e.g. an Optuna pruning callback).
+
+    Returns:
+        The trained model (with the best weights when early stopping restores
+        them) and its history (see :func:`summarise_history`).
+
+    Raises:
+        ValueError: for a bad ``training`` block, an image shape that does not
+            match the model's input, or a head that does not match ``classes``.
+    """
+    training = parse_training_config(training)
+    _check_input_shape(model, image)
+    steps_per_epoch = math.ceil(len(train_index) / training.batch_size)
+    compile_model(model, training, len(classes), steps_per_epoch)
+    datasets = {
+        name: make_dataset(
+            index,
+            classes,
+            image_size=image["size"],
+            color_mode=image["color_mode"],
+            batch_size=training.batch_size,
+            training=name == "train",
+            augmentation=training.augmentation,
+            seed=seed,
+            cache=training.cache,
+        )
+        for name, index in (("train", train_index), ("val", val_index))
+    }
+    folder = _prepare_backup(
+        backup_dir if training.callbacks.backup_and_restore else None,
+        {
+            "settings": fingerprint,
+            "training": dataclasses.asdict(training),
+            "seed": seed,
+            "train": _index_digest(train_index),
+            "val": _index_digest(val_index),
+        },
+    )
+    verbose = _keras_verbosity(training.verbose)
+    epoch_log = EpochLog(
+        training.epochs,
+        folder / "epochs.json" if folder else None,
+        log_lines=verbose == 0,
+    )
+    configured = _configured_callbacks(training)
+    callbacks = [epoch_log, *configured, *extra_callbacks]
+    if folder is not None:
+        # Last, so that an epoch's state is saved after every other callback changed it.
+        callbacks += [
+            CallbackState(configured, folder),
+            keras.callbacks.BackupAndRestore(
+                str(folder / "keras"), double_checkpoint=True, delete_checkpoint=False
+            ),
+        ]
+    class_weight = balanced_class_weights(train_index, classes) if training.class_weight else None
+    logger.info(
+        "Training %s (%s parameters) for %d epochs on %d images, validating on %d",
+        model.name,
+        f"{model.count_params():,}",
+        training.epochs,
+        len(train_index),
+        len(val_index),
+    )
+    started = time.perf_counter()
+    model.fit(
+        datasets["train"],
+        validation_data=datasets["val"],
+        epochs=training.epochs,
+        class_weight=class_weight,
+        callbacks=callbacks,
+        verbose=verbose,
+        shuffle=False,  # make_dataset shuffles, seeded
+    )
+    if folder is not None:
+        shutil.rmtree(folder, ignore_errors=True)
+    history = summarise_history(
+        model,
+        epoch_log.rows,
+        monitor=training.monitor,
+        planned_epochs=training.epochs,
+        resumed_at_epoch=epoch_log.first_epoch or 0,
+    )
+    history["wall_seconds_this_run"] = round(time.perf_counter() - started, 3)
+    return model, history
+
+
+def summarise_history(
+    model: keras.Model,
+    rows: list[dict[str, Any]],
+    *,
+    monitor: str,
+    planned_epochs: int,
+    resumed_at_epoch: int = 0,
+) -> dict[str, Any]:
+    """The history a training pipeline saves.
+
+    Keys: ``epochs`` (one row per epoch: epoch, loss, accuracy, val_loss,
+    val_accuracy, learning_rate, seconds), ``epochs_run``, ``planned_epochs``,
+    ``stopped_early``, ``monitor``, ``best_epoch`` and ``best_value`` (by
+    ``monitor``: lowest for a loss, highest otherwise), ``total_seconds`` and
+    ``seconds_per_epoch`` (over every epoch, resumed ones included),
+    ``resumed_at_epoch`` (0 for a fresh run), ``parameters`` (total,
+    trainable, non_trainable) and ``model_size_mb`` (weights, MiB).
+    """
+    best_epoch, best_value = _best_epoch(rows, monitor)
+    total_seconds = sum(row["seconds"] for row in rows)
+    return {
+        "epochs": rows,
+        "epochs_run": len(rows),
+        "planned_epochs": planned_epochs,
+        "stopped_early": len(rows) < planned_epochs,
+        "monitor": monitor,
+        "best_epoch": best_epoch,
+        "best_value": best_value,
+        "total_seconds": round(total_seconds, 3),
+        "seconds_per_epoch": round(total_seconds / len(rows), 3) if rows else None,
+        "resumed_at_epoch": resumed_at_epoch,
+        "parameters": count_parameters(model),
+        "model_size_mb": round(weights_bytes(model) / BYTES_PER_MB, 3),
+    }
+
+
+def weights_bytes(model: keras.Model) -> int:
+    """Bytes of all the model's weights."""
+    return sum(
+        int(np.prod(weight.shape)) * np.dtype(weight.dtype).itemsize for weight in model.weights
+    )
+
+
+def _best_epoch(rows: list[dict[str, Any]], monitor: str) -> tuple[int | None, float | None]:
+    scored = [row for row in rows if row.get(monitor) is not None]
+    if not scored:
+        if rows:
+            logger.warning("metric %r was not logged; no best epoch is reported", monitor)
+        return None, None
+    choose = min if "loss" in monitor else max
+    best = choose(scored, key=lambda row: row[monitor])
+    return best["epoch"], best[monitor]
+
+
+def _check_input_shape(model: keras.Model, image: Mapping[str, Any]) -> None:
+    expected = image_shape(image["size"], image["color_mode"])
+    actual = tuple(model.input_shape[1:])
+    if actual != expected:
+        raise ValueError(
+            f"the model takes images of shape {actual} but the image parameters give {expected} "
+            f"(image.size={image['size']!r}, image.color_mode={image['color_mode']!r})"
+        )
+
+
+def _configured_callbacks(training: TrainingConfig) -> list[keras.callbacks.Callback]:
+    callbacks: list[keras.callbacks.Callback] = []
+    early = training.callbacks.early_stopping
+    if early is not None:
+        callbacks.append(
+            keras.callbacks.EarlyStopping(
+                monitor=early.monitor,
+                mode=early.mode,
+                patience=early.patience,
+                min_delta=early.min_delta,
+                restore_best_weights=early.restore_best_weights,
+            )
+        )
+    plateau = training.callbacks.reduce_lr_on_plateau
+    if plateau is not None:
+        callbacks.append(
+            keras.callbacks.ReduceLROnPlateau(
+                monitor=plateau.monitor,
+                mode=plateau.mode,
+                factor=plateau.factor,
+                patience=plateau.patience,
+                min_lr=plateau.min_lr,
+            )
+        )
+    return callbacks
+
+
+def _keras_verbosity(verbose: str | int) -> int:
+    """``auto``: Keras' progress bar on a terminal, else our one log line per epoch."""
+    if verbose == "auto":
+        return 1 if sys.stdout.isatty() else 0
+    return int(verbose)
+
+
+def _index_digest(index: pd.DataFrame) -> str:
+    """A digest of an index's paths and labels, in order."""
+    digest = hashlib.sha256()
+    for path, label in zip(index["path"].astype(str), index["label"].astype(str)):
+        digest.update(f"{path}\0{label}\n".encode())
+    return digest.hexdigest()
+
+
+def _prepare_backup(backup_dir: str | Path | None, fingerprint: Mapping[str, Any]) -> Path | None:
+    """The backup folder, emptied first if it holds a backup of a different run."""
+    if backup_dir is None:
+        return None
+    folder = Path(backup_dir)
+    marker = folder / "fingerprint.json"
+    wanted = hashlib.sha256(
+        json.dumps(fingerprint, sort_keys=True, default=str).encode()
+    ).hexdigest()
+    if folder.exists():
+        found = json.loads(marker.read_text())["sha256"] if marker.exists() else None
+        if found == wanted:
+            logger.info("Found a backup of this run in %s: resuming from it", folder)
+            return folder
+        logger.warning(
+            "Discarding the backup in %s: it was made with other settings or data", folder
+        )
+        shutil.rmtree(folder)
+    folder.mkdir(parents=True)
+    marker.write_text(json.dumps({"sha256": wanted}))
+    return folder

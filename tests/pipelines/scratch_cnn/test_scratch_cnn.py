@@ -1,0 +1,198 @@
+"""The scratch_cnn pipeline: variants from parameters, trained, tuned and resumable."""
+
+import json
+import os
+import signal
+import subprocess
+import time
+
+import keras
+import numpy as np
+import pandas as pd
+import pytest
+from matplotlib.figure import Figure
+
+from conftest import KEDRO, kedro, kedro_environment, run_pipeline
+from imgclf.pipelines.scratch_cnn import create_pipeline
+from imgclf.pipelines.scratch_cnn.nodes import resolve_variant
+
+TINY_DEFAULTS = {
+    "architecture": {
+        "block_defaults": {"kernel_size": 3, "batch_norm": True},
+        "blocks": [{"filters": 4}],
+        "head": {"pooling": "global_average", "dense": [{"units": 8}]},
+    },
+    "training": {"epochs": 2, "batch_size": 4, "verbose": 0},
+}
+
+
+def test_a_variant_is_the_defaults_with_its_own_block_merged_in():
+    resolved = resolve_variant(
+        TINY_DEFAULTS,
+        {"architecture": {"blocks": [{"filters": 8}, {"filters": 16}]}},
+        name="scratch_cnn.deep",
+    )
+    assert resolved["name"] == "scratch_cnn.deep"
+    assert resolved["architecture"]["blocks"] == [{"filters": 8}, {"filters": 16}]
+    assert resolved["architecture"]["block_defaults"]["batch_norm"] is True
+    assert resolved["training"]["epochs"] == 2
+    assert resolved["training"]["optimizer"] == {  # defaults spelled out
+        "name": "adam",
+        "learning_rate": 0.001,
+        "momentum": 0.0,
+        "nesterov": False,
+    }
+    assert (
+        resolve_variant(TINY_DEFAULTS, None, name="x")["architecture"]
+        == (TINY_DEFAULTS["architecture"])
+    )
+
+
+@pytest.mark.parametrize(
+    ("variant", "message"),
+    [
+        ({"trainig": {}}, "unknown key(s) in the parameters of scratch_cnn.deep: trainig"),
+        ({"training": {"epochs": -1}}, "training.epochs must be a positive int"),
+        ({"architecture": {"head": {"pooling": "mean"}}}, "pooling"),
+        ({"tuning": {"n_trials": 2}}, "search_space"),
+    ],
+)
+def test_bad_variant_parameters_fail_before_training(variant, message):
+    with pytest.raises(ValueError) as error:
+        resolve_variant(TINY_DEFAULTS, variant, name="scratch_cnn.deep")
+    assert message in str(error.value)
+
+
+def test_every_variant_trains_and_the_tuned_one_uses_its_best_trial(two_class_split, tmp_path):
+    tuned = {
+        "tuning": {
+            "n_trials": 3,
+            "epochs": 1,
+            "storage": f"sqlite:///{tmp_path}/optuna.db",
+            "study_name": "tiny",
+            "pruner": {"name": "none"},
+            "search_space": {
+                "units": {
+                    "type": "int",
+                    "low": 4,
+                    "high": 12,
+                    "step": 4,
+                    "target": "architecture.head.dense.0.units",
+                },
+                "learning_rate": {
+                    "type": "float",
+                    "low": 1e-3,
+                    "high": 1e-2,
+                    "log": True,
+                    "target": "training.optimizer.learning_rate",
+                },
+            },
+        }
+    }
+    outputs = run_pipeline(
+        create_pipeline(),
+        {
+            "train_index": two_class_split["train"],
+            "val_index": two_class_split["val"],
+            "classes": two_class_split["classes"],
+            "params:scratch_cnn.defaults": TINY_DEFAULTS,
+            "params:scratch_cnn.shallow": {},
+            "params:scratch_cnn.deep": {"architecture": {"blocks": [{"filters": 4}] * 2}},
+            "params:scratch_cnn.tuned": tuned,
+            "params:image": {"size": 16, "color_mode": "grayscale"},
+            "params:seed": 0,
+            "params:checkpoint_dir": str(tmp_path / "checkpoints"),
+        },
+    )
+    for variant in ("shallow", "deep", "tuned"):
+        model = outputs[f"scratch_cnn.{variant}.model"]
+        history = outputs[f"scratch_cnn.{variant}.history"]
+        assert history["variant"] == f"scratch_cnn.{variant}"
+        assert [row["epoch"] for row in history["epochs"]] == [1, 2]
+        assert history["parameters"]["total"] == model.count_params()
+        probabilities = model.predict(np.zeros((3, 16, 16, 1)), verbose=0)
+        assert probabilities.shape == (3, 2)
+        assert np.allclose(probabilities.sum(axis=1), 1, atol=1e-5)
+        assert isinstance(outputs[f"scratch_cnn.{variant}.training_curves"], Figure)
+    assert len(outputs["scratch_cnn.deep.model"].get_layer("block2_conv1").weights) == 2
+    assert list(tmp_path.joinpath("checkpoints").iterdir()) == []  # backups removed
+
+    trials = outputs["scratch_cnn.tuned.trials"]
+    assert trials["state"].tolist() == ["COMPLETE"] * 3
+    best = outputs["scratch_cnn.tuned.best_params"]
+    assert best["value"] == trials["value"].max()
+    config = outputs["scratch_cnn.tuned.config"]
+    assert config["architecture"]["head"]["dense"][0]["units"] == best["params"]["units"]
+    assert config["training"]["optimizer"]["learning_rate"] == best["params"]["learning_rate"]
+    dense = outputs["scratch_cnn.tuned.model"].get_layer("head_dense1")
+    assert dense.units == best["params"]["units"]
+
+
+# --- the command line, on conf/test ---------------------------------------------------------
+
+
+def load_model(data, variant):
+    return keras.models.load_model(data / f"06_models/scratch_cnn/{variant}/model.keras")
+
+
+def test_s0_models_have_the_seed_study_parameter_counts_at_128_px_rgb(project):
+    kedro(
+        project,
+        *("run", "--env", "test", "--pipelines", "ingest,split,scratch_cnn"),
+        *("--params", "image.size=128,image.color_mode=rgb"),
+    )
+    data = project / "data" / "test"
+    assert load_model(data, "shallow").count_params() == 4_364_426
+    assert load_model(data, "deep").count_params() == 2_061_962
+    history = json.loads((data / "07_model_output/scratch_cnn/deep/history.json").read_text())
+    assert history["parameters"] == {
+        "total": 2_061_962,
+        "trainable": 2_061_962 - 3_008,
+        "non_trainable": 3_008,
+    }
+    for output in ("optimization_history.png", "param_importances.png", "training_curves.png"):
+        assert (data / "08_reporting/scratch_cnn/tuned" / output).stat().st_size > 0
+    trials = pd.read_csv(data / "07_model_output/scratch_cnn/tuned/trials.csv")
+    assert len(trials) == 3
+
+
+def test_a_killed_run_resumes_at_its_last_finished_epoch(project):
+    kedro(project, "run", "--env", "test", "--pipelines", "ingest,split")
+    data = project / "data" / "test"
+    command = [
+        *(KEDRO, "run", "--env", "test", "--pipelines", "scratch_cnn"),
+        *("--params", "scratch_cnn.defaults.training.epochs=40"),
+    ]
+    running = subprocess.Popen(
+        command,
+        cwd=project,
+        env=kedro_environment(),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    checkpoints = data / "06_models" / "checkpoints"
+    killed_at = None
+    deadline = time.monotonic() + 300
+    while killed_at is None and time.monotonic() < deadline and running.poll() is None:
+        for metadata in checkpoints.glob("*/keras/training_metadata.json"):
+            try:
+                epochs_done = json.loads(metadata.read_text())["epoch"]
+            except (OSError, ValueError):
+                continue  # being written
+            if epochs_done >= 2:
+                os.killpg(running.pid, signal.SIGKILL)
+                killed_at = metadata.parent.parent.name
+                break
+        time.sleep(0.1)
+    running.wait(timeout=60)
+    assert killed_at is not None, "training never got to a second epoch"
+    variant = killed_at.split(".")[1]
+    assert not (data / f"07_model_output/scratch_cnn/{variant}/history.json").exists()
+
+    resumed = kedro(project, *command[1:])
+    assert "Found a backup of this run" in " ".join((resumed.stdout + resumed.stderr).split())
+    history = json.loads((data / f"07_model_output/scratch_cnn/{variant}/history.json").read_text())
+    assert history["resumed_at_epoch"] >= 2
+    assert [row["epoch"] for row in history["epochs"]] == list(range(1, history["epochs_run"] + 1))
+    assert list(checkpoints.iterdir()) == []

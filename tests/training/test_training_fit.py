@@ -1,0 +1,239 @@
+"""The shared fit loop: compile from configuration, history, class weights, resume."""
+
+import json
+
+import keras
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn.utils.class_weight import compute_class_weight
+
+from imgclf.training.fit import balanced_class_weights, set_seeds, train_model
+
+IMAGE = {"size": 16, "color_mode": "grayscale"}
+
+
+def small_model(units: int = 2, activation: str = "softmax") -> keras.Model:
+    inputs = keras.Input((16, 16, 1))
+    features = keras.layers.Rescaling(1 / 255)(inputs)
+    features = keras.layers.Conv2D(4, 3, activation="relu")(features)
+    features = keras.layers.GlobalAveragePooling2D()(features)
+    features = keras.layers.Dense(8, activation="relu")(features)
+    return keras.Model(inputs, keras.layers.Dense(units, activation=activation)(features))
+
+
+def fit(split, training, *, seed=0, model=None, **options):
+    set_seeds(seed)
+    return train_model(
+        model or small_model(),
+        split["train"],
+        split["val"],
+        split["classes"],
+        image=IMAGE,
+        training={"verbose": 0, **training},
+        seed=seed,
+        **options,
+    )
+
+
+def test_training_learns_an_easy_task_and_reports_every_epoch(two_class_split):
+    model, history = fit(
+        two_class_split, {"epochs": 8, "batch_size": 4, "optimizer": {"learning_rate": 0.01}}
+    )
+    rows = history["epochs"]
+    assert [row["epoch"] for row in rows] == list(range(1, 9))
+    for row in rows:
+        assert set(row) == {
+            "epoch",
+            "loss",
+            "accuracy",
+            "val_loss",
+            "val_accuracy",
+            "learning_rate",
+            "seconds",
+        }
+        assert row["learning_rate"] == pytest.approx(0.01)
+        assert row["seconds"] > 0
+    assert history["best_value"] == max(row["val_accuracy"] for row in rows) >= 0.9
+    assert rows[history["best_epoch"] - 1]["val_accuracy"] == history["best_value"]
+    assert history["epochs_run"] == 8 and not history["stopped_early"]
+    assert history["total_seconds"] == pytest.approx(sum(row["seconds"] for row in rows), abs=0.01)
+    assert history["parameters"]["total"] == model.count_params()
+    assert history["parameters"]["trainable"] == model.count_params()
+    assert history["model_size_mb"] == pytest.approx(model.count_params() * 4 / 1024**2, abs=1e-3)
+    assert history["resumed_at_epoch"] == 0
+    json.dumps(history)  # the catalog writes it as JSON
+
+    images = np.stack([np.full((16, 16, 1), 250.0), np.full((16, 16, 1), 10.0)])
+    probabilities = model.predict(images, verbose=0)
+    assert probabilities.argmax(axis=1).tolist() == [0, 1]  # raw pixels in, classes out
+
+
+def test_same_seed_repeats_the_same_history(two_class_split):
+    training = {"epochs": 2, "batch_size": 4, "augmentation": {"rotation": 0.1, "zoom": 0.1}}
+    first = fit(two_class_split, training, seed=3)[1]["epochs"]
+    second = fit(two_class_split, training, seed=3)[1]["epochs"]
+    for one, other in zip(first, second):
+        assert one["loss"] == pytest.approx(other["loss"], rel=1e-5)
+        assert one["val_accuracy"] == other["val_accuracy"]
+
+
+def test_a_sigmoid_head_trains_with_binary_cross_entropy(two_class_split):
+    model, history = fit(
+        two_class_split,
+        {"epochs": 12, "batch_size": 4, "optimizer": {"learning_rate": 0.01}},
+        model=small_model(units=1, activation="sigmoid"),
+    )
+    assert isinstance(model.loss, keras.losses.BinaryCrossentropy)
+    assert history["best_value"] >= 0.9
+
+
+def test_learning_rate_schedules_and_optimizers_follow_the_configuration(two_class_split):
+    # 16 training images in batches of 4: 4 steps an epoch
+    model, history = fit(
+        two_class_split,
+        {
+            "epochs": 3,
+            "batch_size": 4,
+            "optimizer": {"name": "sgd", "learning_rate": 0.1, "momentum": 0.9, "nesterov": True},
+            "schedule": {"name": "exponential", "decay_rate": 0.5, "decay_epochs": 1},
+        },
+    )
+    assert isinstance(model.optimizer, keras.optimizers.SGD)
+    assert model.optimizer.nesterov and model.optimizer.momentum == 0.9
+    # logged at the end of each epoch: decayed once per epoch
+    assert [row["learning_rate"] for row in history["epochs"]] == pytest.approx(
+        [0.05, 0.025, 0.0125]
+    )
+    _, history = fit(
+        two_class_split,
+        {"epochs": 2, "batch_size": 4, "schedule": {"name": "cosine", "alpha": 0.1}},
+    )
+    assert history["epochs"][-1]["learning_rate"] == pytest.approx(0.001 * 0.1)
+
+
+def test_reduce_lr_on_plateau_and_early_stopping(two_class_split):
+    _, history = fit(
+        two_class_split,
+        {
+            "epochs": 30,
+            "batch_size": 4,
+            "optimizer": {"learning_rate": 1e-7},  # nothing improves
+            "callbacks": {
+                "early_stopping": {"monitor": "val_loss", "patience": 4, "min_delta": 0.01},
+                "reduce_lr_on_plateau": {"patience": 1, "factor": 0.5, "min_lr": 1e-9},
+            },
+        },
+    )
+    assert history["stopped_early"] and history["epochs_run"] < 30
+    rates = [row["learning_rate"] for row in history["epochs"]]
+    assert rates[-1] < rates[0]
+
+
+def test_balanced_class_weights_match_scikit_learn():
+    index = pd.DataFrame({"label": ["a"] * 6 + ["b"] * 2 + ["c"] * 4, "path": "x"})
+    expected = compute_class_weight("balanced", classes=np.array(["a", "b", "c"]), y=index.label)
+    weights = balanced_class_weights(index, ["a", "b", "c", "d"])
+    assert [weights[i] for i in range(3)] == pytest.approx(expected)
+    assert weights[3] == 1.0  # no training images: left alone
+
+
+def test_mismatches_between_model_data_and_classes_are_explained(two_class_split):
+    with pytest.raises(ValueError, match=r"head has 3 output unit\(s\) but there are 2 classes"):
+        fit(two_class_split, {"epochs": 1}, model=small_model(units=3))
+    with pytest.raises(ValueError, match=r"takes images of shape \(16, 16, 1\) but the image"):
+        train_model(
+            small_model(),
+            two_class_split["train"],
+            two_class_split["val"],
+            two_class_split["classes"],
+            image={"size": 32, "color_mode": "grayscale"},
+            training={"epochs": 1},
+            seed=0,
+        )
+
+
+class Crash(Exception):
+    pass
+
+
+class CrashAfterEpoch(keras.callbacks.Callback):
+    """Stand-in for a kill: raises at the end of an epoch, before the backup of that epoch."""
+
+    def __init__(self, epoch: int):
+        super().__init__()
+        self.epoch = epoch
+
+    def on_epoch_end(self, epoch, logs=None):
+        if epoch + 1 == self.epoch:
+            raise Crash
+
+
+RESUMABLE = {
+    "epochs": 6,
+    "batch_size": 4,
+    "optimizer": {"name": "sgd", "learning_rate": 0.1},
+    "schedule": {"name": "exponential", "decay_rate": 0.5},
+    "callbacks": {"early_stopping": {"monitor": "val_loss", "patience": 20}},
+}
+
+
+def test_a_crashed_fit_resumes_at_its_last_finished_epoch(two_class_split, tmp_path):
+    backup = tmp_path / "backup"
+    _, uninterrupted = fit(two_class_split, RESUMABLE)
+    with pytest.raises(Crash):
+        fit(
+            two_class_split,
+            RESUMABLE,
+            backup_dir=backup,
+            fingerprint={"run": 1},
+            extra_callbacks=[CrashAfterEpoch(4)],
+        )
+    assert json.loads((backup / "epochs.json").read_text())[-1]["epoch"] == 4
+    state = json.loads((backup / "callback_state.json").read_text())
+    assert state["epochs_done"] == 3  # epoch 4 had not been backed up when it crashed
+
+    model, resumed = fit(two_class_split, RESUMABLE, backup_dir=backup, fingerprint={"run": 1})
+    assert resumed["resumed_at_epoch"] == 3
+    assert [row["epoch"] for row in resumed["epochs"]] == list(range(1, 7))
+    # the optimizer's step count came back: the schedule goes on where it was
+    assert [row["learning_rate"] for row in resumed["epochs"]] == pytest.approx(
+        [row["learning_rate"] for row in uninterrupted["epochs"]]
+    )
+    for before, after in zip(uninterrupted["epochs"][:3], resumed["epochs"][:3]):
+        assert after["loss"] == pytest.approx(before["loss"], rel=1e-5)
+    assert not backup.exists()  # removed when training ended
+    assert model.optimizer.iterations.numpy() == 6 * 4
+
+
+def test_early_stopping_counts_on_across_a_resume(two_class_split, tmp_path):
+    stalled = {
+        "epochs": 12,
+        "batch_size": 4,
+        "optimizer": {"learning_rate": 1e-9},  # nothing improves: stops after 1 + patience
+        "callbacks": {"early_stopping": {"monitor": "val_loss", "patience": 3, "min_delta": 0.1}},
+    }
+    _, uninterrupted = fit(two_class_split, stalled)
+    assert uninterrupted["epochs_run"] == 4
+    backup = tmp_path / "backup"
+    with pytest.raises(Crash):
+        fit(two_class_split, stalled, backup_dir=backup, extra_callbacks=[CrashAfterEpoch(3)])
+    _, resumed = fit(two_class_split, stalled, backup_dir=backup)
+    assert resumed["resumed_at_epoch"] == 2
+    assert resumed["epochs_run"] == 4  # not 2 + 4: the patience counter was restored
+    assert resumed["stopped_early"]
+
+
+def test_a_backup_of_other_settings_is_discarded_not_resumed(two_class_split, tmp_path):
+    backup = tmp_path / "backup"
+    with pytest.raises(Crash):
+        fit(
+            two_class_split,
+            RESUMABLE,
+            backup_dir=backup,
+            fingerprint={"run": 1},
+            extra_callbacks=[CrashAfterEpoch(3)],
+        )
+    _, history = fit(two_class_split, RESUMABLE, backup_dir=backup, fingerprint={"run": 2})
+    assert history["resumed_at_epoch"] == 0
+    assert len(history["epochs"]) == 6
