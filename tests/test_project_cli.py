@@ -71,10 +71,17 @@ def test_digits_env_ingests_and_splits_real_digits(project):
     assert report["strategy"] == "ratios"
 
 
-def test_kedro_viz_shows_ingest_and_split_with_layers(project):
+def test_kedro_viz_shows_every_pipeline_and_variant_with_layers(project):
     kedro(project, "viz", "build")
     graph = json.loads((project / "build" / "api" / "main").read_text())
-    assert {"ingest", "split"} <= set(graph["modular_pipelines"])
+    assert {
+        "ingest",
+        "split",
+        "scratch_cnn",
+        "scratch_cnn.shallow",
+        "scratch_cnn.deep",
+        "scratch_cnn.tuned",
+    } <= set(graph["modular_pipelines"])
     layer_of = {
         node["name"]: node.get("layer") for node in graph["nodes"] if node["type"] == "data"
     }
@@ -82,5 +89,8 @@ def test_kedro_viz_shows_ingest_and_split_with_layers(project):
     assert layer_of["image_index"] == "primary"
     assert layer_of["train_index"] == "model_input"
     assert layer_of["split_report"] == "reporting"
+    assert layer_of["scratch_cnn.deep.model"] == "models"
+    assert layer_of["scratch_cnn.tuned.history"] == "model_output"
+    assert layer_of["scratch_cnn.tuned.optimization_history"] == "reporting"
     tasks = {node["name"] for node in graph["nodes"] if node["type"] == "task"}
-    assert {"scan_images", "group_duplicates", "assign_splits"} <= tasks
+    assert {"scan_images", "group_duplicates", "assign_splits", "tune_hyperparameters"} <= tasks

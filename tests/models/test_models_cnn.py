@@ -167,6 +167,16 @@ def test_block_defaults_merge_under_each_block() -> None:
     assert model.get_layer("block2_conv2").padding == "same"
     assert model.get_layer("global_average_pool") is not None
     assert "block1_dropout" not in names
+    assert model.get_layer("block2_bn1").momentum == 0.99  # Keras' default
+
+
+def test_batch_norm_momentum_is_configurable() -> None:
+    architecture = {
+        **TINY,
+        "block_defaults": {**TINY["block_defaults"], "batch_norm_momentum": 0.9},
+    }
+    model = build_cnn(architecture, input_shape=(16, 16, 3), num_classes=3)
+    assert model.get_layer("block2_bn2").momentum == pytest.approx(0.9)
 
 
 def test_model_rescales_raw_pixels_inside() -> None:
@@ -295,6 +305,10 @@ def test_input_too_small_names_the_layer_and_the_minimum() -> None:
         ),
         ({"blocks": [{"filters": 8, "dropout": 1.0}]}, r"'dropout' must be a number in \[0, 1\)"),
         ({"blocks": [{"filters": 8, "batch_norm": "yes"}]}, "'batch_norm' must be true or false"),
+        (
+            {"blocks": [{"filters": 8, "batch_norm_momentum": 1}]},
+            r"'batch_norm_momentum' must be a number in \[0, 1\)",
+        ),
         ({"blocks": [{"filters": 8, "kernel_size": [3, 0]}]}, "'kernel_size' must be a positive"),
         ({"blocks": [{"filters": 8, "pool_size": [2, 2, 2]}]}, "\\[height, width\\] pair"),
         ({**TINY, "head": {"dense": [{"dropout": 0.5}]}}, "head dense layer 1 needs 'units'"),

@@ -13,6 +13,8 @@ required; every other key shows its default::
         kernel_initializer: glorot_uniform
         convolutions: 1             # Conv2D layers in the block
         batch_norm: false           # BatchNormalization after each Conv2D
+        batch_norm_momentum: 0.99   # of its moving statistics (Keras' default); lower
+                                    # settles them sooner, for short runs on small data
         pooling: max                # max | average | null (none)
         pool_size: 2                # int or [height, width]; the pooling strides too
         dropout: 0.0                # Dropout after the block (after pooling)
@@ -71,6 +73,7 @@ class ConvBlock:
     kernel_initializer: str = "glorot_uniform"
     convolutions: int = 1
     batch_norm: bool = False
+    batch_norm_momentum: float = 0.99
     pooling: str | None = "max"
     pool_size: tuple[int, int] = (2, 2)
     dropout: float = 0.0
@@ -246,10 +249,14 @@ def _block_values(settings: Mapping[str, Any], where: str) -> dict[str, Any]:
         values["convolutions"] = _positive_int(settings["convolutions"], "convolutions", where)
     if "batch_norm" in settings:
         values["batch_norm"] = _boolean(settings["batch_norm"], "batch_norm", where)
+    if "batch_norm_momentum" in settings:
+        values["batch_norm_momentum"] = _fraction(
+            settings["batch_norm_momentum"], "batch_norm_momentum", where
+        )
     if "pooling" in settings:
         values["pooling"] = _choice(settings["pooling"], "pooling", BLOCK_POOLINGS, where)
     if "dropout" in settings:
-        values["dropout"] = _dropout(settings["dropout"], where)
+        values["dropout"] = _fraction(settings["dropout"], "dropout", where)
     return values
 
 
@@ -260,7 +267,7 @@ def _parse_head(head: Any) -> Head:
     if "pooling" in head:
         values["pooling"] = _choice(head["pooling"], "pooling", HEAD_POOLINGS, where)
     if "dropout" in head:
-        values["dropout"] = _dropout(head["dropout"], where)
+        values["dropout"] = _fraction(head["dropout"], "dropout", where)
     dense = head.get("dense") or []
     if isinstance(dense, str | bytes | Mapping) or not isinstance(dense, Sequence):
         raise ValueError(f"{where} 'dense' must be a list of dense layers; got {dense!r}")
@@ -281,7 +288,7 @@ def _parse_dense(layer: Any, number: int) -> DenseLayer:
     if "kernel_initializer" in layer:
         values["kernel_initializer"] = _initializer(layer["kernel_initializer"], where)
     if "dropout" in layer:
-        values["dropout"] = _dropout(layer["dropout"], where)
+        values["dropout"] = _fraction(layer["dropout"], "dropout", where)
     return DenseLayer(**values)
 
 
@@ -333,13 +340,13 @@ def _choice(value: Any, key: str, choices: Sequence[str | None], where: str) -> 
     return value
 
 
-def _dropout(value: Any, where: str) -> float:
+def _fraction(value: Any, key: str, where: str) -> float:
     if (
         isinstance(value, bool)
         or not isinstance(value, int | float)
         or not 0.0 <= float(value) < 1.0
     ):
-        raise ValueError(f"{where}: 'dropout' must be a number in [0, 1); got {value!r}")
+        raise ValueError(f"{where}: '{key}' must be a number in [0, 1); got {value!r}")
     return float(value)
 
 
@@ -475,9 +482,9 @@ def _add_block(features: Any, block: ConvBlock, number: int) -> Any:
             name=f"block{number}_conv{convolution}",
         )(features)
         if block.batch_norm:
-            features = keras.layers.BatchNormalization(name=f"block{number}_bn{convolution}")(
-                features
-            )
+            features = keras.layers.BatchNormalization(
+                momentum=block.batch_norm_momentum, name=f"block{number}_bn{convolution}"
+            )(features)
     if block.pooling == "max":
         features = keras.layers.MaxPooling2D(block.pool_size, name=f"block{number}_pool")(features)
     elif block.pooling == "average":

@@ -8,7 +8,7 @@ of the parameters, builds the model and trains it with :func:`train_model`
 for ``tuning.epochs`` epochs (default ``training.epochs``); its value is the
 best ``tuning.monitor`` over those epochs, averaged over
 ``executions_per_trial`` runs with different seeds (the first run reports
-every epoch to the pruner). Trials do not keep a backup: a killed study
+every epoch to the pruner, as step 1, 2, ...). Trials do not keep a backup: a killed study
 resumes trial by trial instead.
 
 A study remembers a digest of the parameters and data it was made with;
@@ -110,7 +110,7 @@ def tune_model(
             keras.backend.clear_session()
             set_seeds(seed + execution, training.deterministic)
             model = build_model(trial_parameters)
-            pruning = [KerasPruningCallback(trial, tuning.monitor)] if execution == 0 else []
+            pruning = [EpochPruningCallback(trial, tuning.monitor)] if execution == 0 else []
             _, history = train_model(
                 model,
                 train_index,
@@ -131,6 +131,18 @@ def tune_model(
         return float(np.mean(scores))
 
     return run_study(objective, tuning, seed=seed, max_resource=epochs)
+
+
+class EpochPruningCallback(KerasPruningCallback):
+    """optuna_integration's Keras pruning callback with epochs counted from 1.
+
+    Keras numbers epochs from 0; here a trial's step is the number of epochs it has
+    trained, so a pruner's ``min_resource: 1`` judges a trial after its first epoch and
+    ``max_resource`` equals the trial's epochs.
+    """
+
+    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+        super().on_epoch_end(epoch + 1, logs)
 
 
 def _claim_study(tuning: TuningConfig, fingerprint: Mapping[str, Any]) -> None:

@@ -8,6 +8,7 @@ import time
 
 import keras
 import numpy as np
+import optuna
 import pandas as pd
 import pytest
 from matplotlib.figure import Figure
@@ -15,6 +16,7 @@ from matplotlib.figure import Figure
 from conftest import KEDRO, kedro, kedro_environment, run_pipeline
 from imgclf.pipelines.scratch_cnn import create_pipeline
 from imgclf.pipelines.scratch_cnn.nodes import resolve_variant
+from imgclf.training.tuning import make_storage
 
 TINY_DEFAULTS = {
     "architecture": {
@@ -196,3 +198,44 @@ def test_a_killed_run_resumes_at_its_last_finished_epoch(project):
     assert history["resumed_at_epoch"] >= 2
     assert [row["epoch"] for row in history["epochs"]] == list(range(1, history["epochs_run"] + 1))
     assert list(checkpoints.iterdir()) == []
+
+
+def test_two_kedro_workers_share_one_study(project):
+    """Two `kedro run` processes tune one study in a journal file: between them they run
+    the study's n_trials, each trial once; then one run trains the tuned model."""
+    kedro(project, "run", "--env", "test", "--pipelines", "ingest,split")
+    journal = project / "data" / "test" / "06_models" / "shared.log"
+    settings = f"scratch_cnn.tuned.tuning.storage=journal:///{journal},"
+    settings += "scratch_cnn.tuned.tuning.n_trials=4"
+    worker = [
+        *(KEDRO, "run", "--env", "test", "--pipelines", "scratch_cnn"),
+        *("--to-nodes", "scratch_cnn.tuned.tune_hyperparameters", "--params", settings),
+    ]
+    workers = [
+        subprocess.Popen(worker, cwd=project, env=kedro_environment(), stderr=subprocess.PIPE)
+        for _ in range(2)
+    ]
+    for process in workers:
+        _, errors = process.communicate(timeout=300)
+        assert process.returncode == 0, errors.decode()[-3000:]
+
+    study = optuna.load_study(
+        study_name="scratch_cnn.tuned", storage=make_storage(f"journal:///{journal}")
+    )
+    trials = study.get_trials()
+    assert sorted(trial.number for trial in trials) == [0, 1, 2, 3]
+    assert all(trial.state == optuna.trial.TrialState.COMPLETE for trial in trials)
+    pids = {trial.user_attrs["worker"].rsplit(":", 1)[1] for trial in trials}
+    assert pids == {str(process.pid) for process in workers}
+
+    final = kedro(
+        project,
+        *("run", "--env", "test", "--pipelines", "scratch_cnn"),
+        *("--namespaces", "scratch_cnn.tuned", "--params", settings),
+    )
+    assert "Trial 4" not in final.stdout + final.stderr  # the budget was spent
+    data = project / "data" / "test"
+    best = json.loads((data / "07_model_output/scratch_cnn/tuned/best_params.json").read_text())
+    assert best["value"] == study.best_value
+    model = load_model(data, "tuned")
+    assert model.get_layer("head_dense1").units == best["params"]["units"]

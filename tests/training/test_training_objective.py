@@ -1,0 +1,85 @@
+"""tune_model: trials train real Keras models; a study refuses to mix experiments."""
+
+import keras
+import pytest
+
+from imgclf.training.objective import tune_model
+from imgclf.training.tuning import trials_table
+
+IMAGE = {"size": 16, "color_mode": "grayscale"}
+
+
+def build(parameters):
+    inputs = keras.Input((16, 16, 1))
+    features = keras.layers.Rescaling(1 / 255)(inputs)
+    features = keras.layers.Conv2D(4, 3, activation="relu")(features)
+    features = keras.layers.GlobalAveragePooling2D()(features)
+    features = keras.layers.Dense(parameters["head"]["units"], activation="relu")(features)
+    return keras.Model(inputs, keras.layers.Dense(2, activation="softmax")(features))
+
+
+def parameters(storage, **tuning):
+    return {
+        "head": {"units": 4},
+        "training": {"epochs": 5, "batch_size": 4, "verbose": 0},
+        "tuning": {
+            "n_trials": 2,
+            "epochs": 2,
+            "storage": storage,
+            "study_name": "tiny",
+            "pruner": {"name": "none"},
+            "search_space": {
+                "units": {"type": "int", "low": 2, "high": 8, "step": 2, "target": "head.units"}
+            },
+            **tuning,
+        },
+    }
+
+
+def tune(split, settings):
+    return tune_model(
+        settings,
+        build,
+        split["train"],
+        split["val"],
+        split["classes"],
+        image=IMAGE,
+        seed=0,
+    )
+
+
+def test_trials_train_for_the_tuning_epochs_and_average_executions(two_class_split, tmp_path):
+    storage = f"sqlite:///{tmp_path}/optuna.db"
+    study = tune(two_class_split, parameters(storage, executions_per_trial=2))
+    table = trials_table(study)
+    assert table["state"].tolist() == ["COMPLETE", "COMPLETE"]
+    assert table["epochs"].tolist() == [2, 2]  # tuning.epochs, not training.epochs
+    for trial in study.trials:
+        # reported to the pruner as epochs trained, 1 and 2 (Keras counts from 0)
+        assert sorted(trial.intermediate_values) == [1, 2]
+        runs = trial.user_attrs["execution_values"]
+        assert len(runs) == 2
+        assert trial.value == pytest.approx(sum(runs) / 2)
+
+
+def test_a_study_continues_with_a_bigger_budget_but_not_with_another_experiment(
+    two_class_split, tmp_path
+):
+    storage = f"sqlite:///{tmp_path}/optuna.db"
+    first = tune(two_class_split, parameters(storage))
+    values = [trial.value for trial in first.trials]
+    more = tune(two_class_split, parameters(storage, n_trials=3))
+    assert [trial.value for trial in more.trials][:2] == values
+    assert len(more.trials) == 3
+
+    changed_space = parameters(storage, n_trials=4)
+    changed_space["tuning"]["search_space"]["units"]["high"] = 16
+    with pytest.raises(ValueError, match=r"study 'tiny' .* was made with other parameters"):
+        tune(two_class_split, changed_space)
+    changed_training = parameters(storage, n_trials=4)
+    changed_training["training"]["batch_size"] = 8
+    with pytest.raises(ValueError, match=r"set tuning\.study_name to a new name"):
+        tune(two_class_split, changed_training)
+    two_class_split["train"] = two_class_split["train"].iloc[:-2]  # other data
+    with pytest.raises(ValueError, match="was made with other parameters or data"):
+        tune(two_class_split, parameters(storage, n_trials=4))
