@@ -1,6 +1,7 @@
 """tune_model: trials train real Keras models; a study refuses to mix experiments."""
 
 import keras
+import optuna
 import pytest
 
 from imgclf.training.objective import tune_model
@@ -62,24 +63,30 @@ def test_trials_train_for_the_tuning_epochs_and_average_executions(two_class_spl
         assert trial.value == pytest.approx(sum(runs) / 2)
 
 
-def test_a_study_continues_with_a_bigger_budget_but_not_with_another_experiment(
+def test_a_study_continues_with_a_bigger_budget_and_another_experiment_gets_its_own(
     two_class_split, tmp_path
 ):
     storage = f"sqlite:///{tmp_path}/optuna.db"
     first = tune(two_class_split, parameters(storage))
+    assert first.study_name.startswith("tiny-")
     values = [trial.value for trial in first.trials]
-    more = tune(two_class_split, parameters(storage, n_trials=3))
+    more = tune(two_class_split, parameters(storage, n_trials=3, pruner={"name": "median"}))
+    assert more.study_name == first.study_name
     assert [trial.value for trial in more.trials][:2] == values
     assert len(more.trials) == 3
 
-    changed_space = parameters(storage, n_trials=4)
+    changed_space = parameters(storage)
     changed_space["tuning"]["search_space"]["units"]["high"] = 16
-    with pytest.raises(ValueError, match=r"study 'tiny' .* was made with other parameters"):
-        tune(two_class_split, changed_space)
-    changed_training = parameters(storage, n_trials=4)
+    changed_training = parameters(storage)
     changed_training["training"]["batch_size"] = 8
-    with pytest.raises(ValueError, match=r"set tuning\.study_name to a new name"):
-        tune(two_class_split, changed_training)
-    two_class_split["train"] = two_class_split["train"].iloc[:-2]  # other data
-    with pytest.raises(ValueError, match="was made with other parameters or data"):
-        tune(two_class_split, parameters(storage, n_trials=4))
+    smaller_data = {**two_class_split, "train": two_class_split["train"].iloc[:-2]}
+    names = {first.study_name}
+    for split, settings in (
+        (two_class_split, changed_space),
+        (two_class_split, changed_training),
+        (smaller_data, parameters(storage)),
+    ):
+        study = tune(split, settings)
+        assert study.study_name not in names and len(study.trials) == 2  # a new study
+        names.add(study.study_name)
+    assert set(optuna.get_all_study_names(storage)) == names  # the old ones are kept

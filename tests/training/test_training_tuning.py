@@ -176,6 +176,12 @@ def test_parse_search_space_reads_every_type_in_declaration_order():
     assert space["momentum"].has_default and space["momentum"].default == 0.0
 
 
+def test_a_null_entry_removes_a_parameter_from_the_search_space():
+    space = parse_search_space({**SPACE, "units": None, "momentum": None})
+    assert "units" not in space.names and "momentum" not in space.names
+    assert space.names == tuple(name for name in SPACE if name not in ("units", "momentum"))
+
+
 @pytest.mark.parametrize(
     ("parameters", "message"),
     [

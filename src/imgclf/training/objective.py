@@ -11,9 +11,11 @@ best ``tuning.monitor`` over those epochs, averaged over
 every epoch to the pruner, as step 1, 2, ...). Trials do not keep a backup: a killed study
 resumes trial by trial instead.
 
-A study remembers a digest of the parameters and data it was made with;
-running it again with others is refused with a message naming
-``tuning.study_name``, so trials of different experiments never mix.
+The study's name is ``tuning.study_name`` with a digest of the experiment
+(parameters, data, image size, seed) appended: running again continues it,
+and changing the experiment starts a new study beside the old one, so trials
+of different experiments never mix. ``n_trials``, ``timeout``, the sampler,
+the pruner and the storage settings are not part of the experiment.
 """
 
 from __future__ import annotations
@@ -34,9 +36,7 @@ from optuna_integration import KerasPruningCallback
 from imgclf.training.config import parse_training_config
 from imgclf.training.fit import set_seeds, train_model
 from imgclf.training.tuning import (
-    TuningConfig,
     apply_suggestions,
-    make_storage,
     parse_tuning_config,
     run_study,
     suggest,
@@ -45,7 +45,6 @@ from imgclf.training.tuning import (
 
 logger = logging.getLogger(__name__)
 
-FINGERPRINT_ATTRIBUTE = "imgclf_fingerprint"
 # Changing these starts a different experiment; the budget, storage, sampler and pruner
 # may change between runs of one study.
 _TUNING_KEYS_OF_THE_EXPERIMENT = (
@@ -69,32 +68,36 @@ def tune_model(
 ) -> optuna.Study:
     """Run (or continue) the variant's Optuna study and return it.
 
+    The study is named by :func:`experiment_study_name`.
+
     Raises:
-        ValueError: for a bad ``tuning`` block, a search-space target missing
-            from ``parameters``, or a study of the same name made with other
-            parameters or data (``n_trials``, ``timeout``, the sampler, the pruner
-            and the storage settings may change between runs of one study).
+        ValueError: for a bad ``tuning`` block or a search-space target missing
+            from ``parameters``.
     """
     tuning = parse_tuning_config(parameters.get("tuning"))
     validate_targets(parameters, tuning.search_space)
     base_training = parse_training_config(parameters.get("training"))
     epochs = tuning.epochs or base_training.epochs
-    _claim_study(
+    tuning = dataclasses.replace(
         tuning,
-        {
-            "parameters": {key: value for key, value in parameters.items() if key != "tuning"},
-            "tuning": {
-                key: value
-                for key, value in parameters["tuning"].items()
-                if key in _TUNING_KEYS_OF_THE_EXPERIMENT
+        study_name=experiment_study_name(
+            tuning.study_name,
+            {
+                "parameters": {key: value for key, value in parameters.items() if key != "tuning"},
+                "tuning": {
+                    key: value
+                    for key, value in parameters["tuning"].items()
+                    if key in _TUNING_KEYS_OF_THE_EXPERIMENT
+                },
+                "image": dict(image),
+                "seed": seed,
+                "classes": list(classes),
+                "train": train_index["path"].astype(str).tolist(),
+                "val": val_index["path"].astype(str).tolist(),
             },
-            "image": dict(image),
-            "seed": seed,
-            "classes": list(classes),
-            "train": train_index["path"].astype(str).tolist(),
-            "val": val_index["path"].astype(str).tolist(),
-        },
+        ),
     )
+    logger.info("Optuna study %r in %s", tuning.study_name, tuning.storage or "memory")
 
     def objective(trial: optuna.Trial) -> float:
         values = suggest(trial, tuning.search_space)
@@ -145,23 +148,14 @@ class EpochPruningCallback(KerasPruningCallback):
         super().on_epoch_end(epoch + 1, logs)
 
 
-def _claim_study(tuning: TuningConfig, fingerprint: Mapping[str, Any]) -> None:
-    """Mark the study with a digest of what it tunes; refuse one made with something else."""
-    digest = hashlib.sha256(json.dumps(fingerprint, sort_keys=True, default=str).encode())
-    wanted = digest.hexdigest()
-    storage = make_storage(tuning.storage, tuning.heartbeat_interval, tuning.grace_period)
-    study = optuna.create_study(
-        study_name=tuning.study_name,
-        storage=storage,
-        direction=tuning.direction,
-        load_if_exists=True,
-    )
-    found = study.user_attrs.get(FINGERPRINT_ATTRIBUTE)
-    if found is None:
-        study.set_user_attr(FINGERPRINT_ATTRIBUTE, wanted)
-    elif found != wanted:
-        raise ValueError(
-            f"the Optuna study {tuning.study_name!r} in {tuning.storage} was made with other "
-            "parameters or data; set tuning.study_name to a new name to start a new study "
-            "(or delete the old one) so that trials of different experiments do not mix"
-        )
+def experiment_study_name(study_name: str | None, experiment: Mapping[str, Any]) -> str | None:
+    """``study_name`` with a digest of the experiment appended: ``scratch_cnn.tuned-1a2b3c4d``.
+
+    Runs of one experiment (same parameters, data, image size and seed) share a study
+    and continue it; changing any of them starts a new study beside the old one, so
+    trials of different experiments never mix.
+    """
+    if study_name is None:
+        return None
+    digest = hashlib.sha256(json.dumps(experiment, sort_keys=True, default=str).encode())
+    return f"{study_name}-{digest.hexdigest()[:8]}"

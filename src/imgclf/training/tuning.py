@@ -238,6 +238,9 @@ VALID_KEYS = tuple(field.name for field in dataclasses.fields(TuningConfig))
 def parse_search_space(space: Mapping[str, Any] | SearchSpace) -> SearchSpace:
     """Validate a ``search_space`` mapping and return a :class:`SearchSpace`.
 
+    An entry whose settings are null is left out, so that an environment can remove a
+    parameter that the base environment's search space declares.
+
     Raises:
         ValueError: for an unknown type or key (the message lists the valid ones), a bad
             range, step or choice list, a bad target path, or a ``when`` naming a
@@ -245,6 +248,9 @@ def parse_search_space(space: Mapping[str, Any] | SearchSpace) -> SearchSpace:
     """
     if isinstance(space, SearchSpace):
         return space
+    if isinstance(space, Mapping):
+        # null removes an entry, e.g. one inherited from another environment's file
+        space = {name: settings for name, settings in space.items() if settings is not None}
     if not isinstance(space, Mapping) or not space:
         raise ValueError(
             f"search_space must be a mapping of at least one parameter name to its settings; "

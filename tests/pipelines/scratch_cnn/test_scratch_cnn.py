@@ -219,9 +219,10 @@ def test_two_kedro_workers_share_one_study(project):
         _, errors = process.communicate(timeout=300)
         assert process.returncode == 0, errors.decode()[-3000:]
 
-    study = optuna.load_study(
-        study_name="scratch_cnn.tuned", storage=make_storage(f"journal:///{journal}")
-    )
+    storage = make_storage(f"journal:///{journal}")
+    (study_name,) = optuna.get_all_study_names(storage)  # one study for both workers
+    assert study_name.startswith("scratch_cnn.tuned-")
+    study = optuna.load_study(study_name=study_name, storage=storage)
     trials = study.get_trials()
     assert sorted(trial.number for trial in trials) == [0, 1, 2, 3]
     assert all(trial.state == optuna.trial.TrialState.COMPLETE for trial in trials)
