@@ -97,7 +97,7 @@ def fit_timed(data: Any, labels: Any, parameters: dict[str, Any], setup: dict[st
     training = parse_training_config(parameters["training"])
     image = setup["image"]
     keras.backend.clear_session()
-    set_seeds(setup["seed"], training.deterministic)
+    set_seeds(setup["seed"])
     model = build_cnn(
         parameters["architecture"],
         input_shape=image_shape(image["size"], image["color_mode"]),

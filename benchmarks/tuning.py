@@ -139,6 +139,10 @@ def run_one(
                 "state": row.state,
                 "epochs": int(row.epochs),
                 "value": None if pd.isna(row.value) else round(float(row.value), 4),
+                "per_epoch": [
+                    round(value, 4)
+                    for _, value in sorted(study.trials[row.number].intermediate_values.items())
+                ],
             }
             for row in table.itertuples()
         ],

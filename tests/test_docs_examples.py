@@ -11,7 +11,8 @@ from omegaconf import OmegaConf
 from imgclf.imaging.decode import image_shape
 from imgclf.models.cnn import build_cnn
 from imgclf.pipelines.scratch_cnn.nodes import resolve_variant
-from imgclf.training.tuning import grid_values, parse_tuning_config
+from imgclf.training.search_space import grid_values
+from imgclf.training.tuning import parse_tuning_config
 
 PROJECT = Path(__file__).resolve().parents[1]
 EXAMPLES = re.findall(r"```yaml\n(# .*?)```", (PROJECT / "docs/training.md").read_text(), re.S)

@@ -1,6 +1,9 @@
 """The shared fit loop: compile from configuration, history, class weights, resume."""
 
 import json
+import subprocess
+import sys
+from pathlib import Path
 
 import keras
 import numpy as np
@@ -237,3 +240,42 @@ def test_a_backup_of_other_settings_is_discarded_not_resumed(two_class_split, tm
     _, history = fit(two_class_split, RESUMABLE, backup_dir=backup, fingerprint={"run": 2})
     assert history["resumed_at_epoch"] == 0
     assert len(history["epochs"]) == 6
+
+
+DETERMINISTIC_RUN = """
+import json, sys
+sys.path.insert(0, {tests!r})
+from pathlib import Path
+from tensorflow.python.framework.config import is_op_determinism_enabled
+from conftest import write_two_class_split
+from test_training_fit import fit
+split = write_two_class_split(Path({folder!r}))
+losses = []
+for _ in range(2):
+    _, history = fit(split, {{"epochs": 2, "batch_size": 4, "deterministic": True,
+                               "augmentation": {{"rotation": 0.1}}}}, seed=5)
+    losses.append([row["loss"] for row in history["epochs"]])
+print(json.dumps({{"enabled": is_op_determinism_enabled(),
+                   "losses": losses}}))
+"""
+
+
+def test_op_determinism_gives_identical_repeats(tmp_path):
+    """In a process of its own: once on, op determinism stays on for the process."""
+    script = DETERMINISTIC_RUN.format(
+        tests=str(Path(__file__).parents[1]),
+        folder=str(tmp_path / "images"),
+    )
+    completed = subprocess.run(
+        [sys.executable, "-c", script],
+        cwd=Path(__file__).parent,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert completed.returncode == 0, completed.stderr[-3000:]
+    result = json.loads(completed.stdout.strip().splitlines()[-1])
+    assert result["enabled"] is True
+    first, second = result["losses"]
+    assert first == second  # bit for bit

@@ -17,23 +17,25 @@ import optuna
 import pytest
 from optuna.trial import FixedTrial, TrialState
 
+from imgclf.training.search_space import (
+    apply_suggestions,
+    grid_values,
+    parse_search_space,
+    suggest,
+    validate_targets,
+)
 from imgclf.training.tuning import (
     VALID_KEYS,
-    apply_suggestions,
     best_parameters,
     counts_toward_budget,
-    grid_values,
     make_pruner,
     make_sampler,
     make_storage,
-    parse_search_space,
     parse_tuning_config,
     plot_optimization_history,
     plot_parameter_importances,
     run_study,
-    suggest,
     trials_table,
-    validate_targets,
     worker_name,
 )
 
@@ -102,7 +104,8 @@ import sys
 import time
 from pathlib import Path
 
-from imgclf.training.tuning import parse_tuning_config, run_study, suggest
+from imgclf.training.search_space import suggest
+from imgclf.training.tuning import parse_tuning_config, run_study
 
 storage, mode, seed, n_trials, sync = sys.argv[1:6]
 config = parse_tuning_config(

@@ -9,8 +9,12 @@ Modules:
   on an image index, resumably, and returns its history.
 * :mod:`imgclf.training.callbacks`: the callbacks ``train_model`` adds (epoch
   log with learning rate and seconds, resumable early stopping state).
-* :mod:`imgclf.training.tuning`: Optuna search spaces, samplers, pruners,
-  storages and the study loop shared by tuning workers.
+* :mod:`imgclf.training.search_space`: search spaces declared in parameters:
+  parse, suggest values, apply them to a variant's parameters.
+* :mod:`imgclf.training.tuning`: Optuna samplers, pruners, storages, the study
+  loop shared by tuning workers, and the study's results (tables, plots).
+* :mod:`imgclf.training.objective`: ``tune_model``, the objective that trains a
+  Keras model per trial.
 
 Import the modules themselves (``from imgclf.training.fit import train_model``):
 this package does not import TensorFlow on its own.

@@ -9,7 +9,8 @@ last finished epoch when it is run again with the same inputs; the folder is
 removed once training ends.
 
 Call :func:`set_seeds` before building the model, so that weight
-initialisation, dropout, shuffling and augmentation all repeat.
+initialisation and dropout repeat; shuffling and augmentation follow the
+``seed`` given to :func:`train_model`.
 """
 
 from __future__ import annotations
@@ -42,15 +43,9 @@ logger = logging.getLogger(__name__)
 BYTES_PER_MB = 1024**2
 
 
-def set_seeds(seed: int, deterministic: bool = False) -> None:
-    """Seed Python, NumPy and TensorFlow; optionally make TensorFlow ops deterministic.
-
-    Op determinism gives bit-identical repeats at some speed cost; once on it
-    stays on for the rest of the process.
-    """
+def set_seeds(seed: int) -> None:
+    """Seed Python, NumPy and TensorFlow (weight initialisation, dropout)."""
     keras.utils.set_random_seed(seed)
-    if deterministic:
-        tf.config.experimental.enable_op_determinism()
 
 
 def build_optimizer(training: TrainingConfig, steps_per_epoch: int) -> keras.optimizers.Optimizer:
@@ -159,6 +154,9 @@ def train_model(
             match the model's input, or a head that does not match ``classes``.
     """
     training = parse_training_config(training)
+    if training.deterministic:
+        # Bit-identical repeats at some speed cost; once on, on for the rest of the process.
+        tf.config.experimental.enable_op_determinism()
     _check_input_shape(model, image)
     steps_per_epoch = math.ceil(len(train_index) / training.batch_size)
     compile_model(model, training, len(classes), steps_per_epoch)

@@ -35,13 +35,8 @@ from optuna_integration import KerasPruningCallback
 
 from imgclf.training.config import parse_training_config
 from imgclf.training.fit import set_seeds, train_model
-from imgclf.training.tuning import (
-    apply_suggestions,
-    parse_tuning_config,
-    run_study,
-    suggest,
-    validate_targets,
-)
+from imgclf.training.search_space import apply_suggestions, suggest, validate_targets
+from imgclf.training.tuning import parse_tuning_config, run_study
 
 logger = logging.getLogger(__name__)
 
@@ -111,7 +106,7 @@ def tune_model(
         scores = []
         for execution in range(tuning.executions_per_trial):
             keras.backend.clear_session()
-            set_seeds(seed + execution, training.deterministic)
+            set_seeds(seed + execution)
             model = build_model(trial_parameters)
             pruning = [EpochPruningCallback(trial, tuning.monitor)] if execution == 0 else []
             _, history = train_model(

@@ -24,8 +24,8 @@ from imgclf.reporting.plots import training_curves
 from imgclf.training.config import merge_parameters, parse_training_config
 from imgclf.training.fit import set_seeds, train_model
 from imgclf.training.objective import tune_model
+from imgclf.training.search_space import apply_suggestions
 from imgclf.training.tuning import (
-    apply_suggestions,
     best_parameters,
     parse_tuning_config,
     plot_optimization_history,
@@ -80,8 +80,7 @@ def train_cnn(
 ) -> tuple[keras.Model, dict[str, Any]]:
     """Build the variant's CNN and train it; a killed run resumes from its backup in
     ``checkpoint_dir/<variant>`` when run again with the same parameters and data."""
-    training = parse_training_config(parameters.get("training"))
-    set_seeds(seed, training.deterministic)
+    set_seeds(seed)
     model = _build(parameters, image=image, num_classes=len(classes))
     model, history = train_model(
         model,
@@ -89,7 +88,7 @@ def train_cnn(
         val_index,
         classes,
         image=image,
-        training=training,
+        training=parameters["training"],
         seed=seed,
         backup_dir=Path(checkpoint_dir) / parameters["name"],
         fingerprint=parameters,
