@@ -4,7 +4,7 @@ import keras
 import optuna
 import pytest
 
-from imgclf.training.objective import tune_model
+from imgclf.training.objective import EpochPruningCallback, tune_model
 from imgclf.training.tuning import trials_table
 
 IMAGE = {"size": 16, "color_mode": "grayscale"}
@@ -90,3 +90,26 @@ def test_a_study_continues_with_a_bigger_budget_and_another_experiment_gets_its_
         assert study.study_name not in names and len(study.trials) == 2  # a new study
         names.add(study.study_name)
     assert set(optuna.get_all_study_names(storage)) == names  # the old ones are kept
+
+
+class PruneAlways:
+    """A stand-in for an Optuna trial whose pruner always says prune."""
+
+    def __init__(self):
+        self.reports = []
+
+    def report(self, value, step):
+        self.reports.append((step, value))
+
+    def should_prune(self):
+        return True
+
+
+def test_pruning_counts_epochs_from_one_and_spares_a_finished_trial():
+    trial = PruneAlways()
+    callback = EpochPruningCallback(trial, "val_accuracy")
+    callback.set_params({"epochs": 3, "verbose": 0, "steps": 10})
+    with pytest.raises(optuna.TrialPruned):
+        callback.on_epoch_end(0, {"val_accuracy": 0.5})  # Keras' first epoch is epoch 0
+    callback.on_epoch_end(2, {"val_accuracy": 0.75})  # the last epoch: no pruning
+    assert trial.reports == [(1, 0.5), (3, 0.75)]

@@ -132,15 +132,24 @@ def tune_model(
 
 
 class EpochPruningCallback(KerasPruningCallback):
-    """optuna_integration's Keras pruning callback with epochs counted from 1.
+    """optuna_integration's Keras pruning callback with epochs counted from 1, which never
+    prunes a trial that has trained all its epochs.
 
     Keras numbers epochs from 0; here a trial's step is the number of epochs it has
     trained, so a pruner's ``min_resource: 1`` judges a trial after its first epoch and
-    ``max_resource`` equals the trial's epochs.
+    ``max_resource`` equals the trial's epochs. After the last epoch the value is only
+    reported: a finished trial is complete (Hyperband's last rung would otherwise prune
+    it and throw its result away).
     """
 
     def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
-        super().on_epoch_end(epoch + 1, logs)
+        trained = epoch + 1
+        if trained < self.params.get("epochs", trained + 1):
+            super().on_epoch_end(trained, logs)
+            return
+        value = (logs or {}).get(self._monitor)
+        if value is not None:
+            self._trial.report(float(value), step=trained)
 
 
 def experiment_study_name(study_name: str | None, experiment: Mapping[str, Any]) -> str | None:
