@@ -39,36 +39,14 @@ import time
 from pathlib import Path
 from typing import Any
 
-os.environ["KEDRO_DISABLE_TELEMETRY"] = "true"
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+from project_split import PROJECT, load_split
 
-PROJECT = Path(__file__).resolve().parents[1]
 VARIANT = "tuned"
-SPLIT = ("train_index", "val_index", "classes")
 TARGETS = {"epoch_ratio_max": 0.5, "best_within_points": 1.0}
 
 
 def progress(message: str) -> None:
     print(f"[tuning benchmark] {message}", file=sys.stderr, flush=True)
-
-
-def load_inputs(project: Path, env: str) -> dict[str, Any]:
-    """The split and the parameters exactly as ``kedro run --env <env>`` reads them; runs
-    ingest + split first if the split is not there yet."""
-    from kedro.framework.session import KedroSession
-    from kedro.framework.startup import bootstrap_project
-
-    bootstrap_project(project)
-    with KedroSession.create(project_path=project, env=env) as session:
-        catalog = session.load_context().catalog
-        missing = [name for name in SPLIT if not catalog.exists(name)]
-        if missing:
-            progress(f"no {', '.join(missing)} in env {env!r}: running ingest + split")
-            session.run(pipeline_names=["ingest", "split"])
-    with KedroSession.create(project_path=project, env=env) as session:
-        context = session.load_context()
-        data = {name: context.catalog.load(name) for name in SPLIT}
-        return {**data, "params": context.params}
 
 
 def run_one(
@@ -153,7 +131,7 @@ def measure(arguments: argparse.Namespace) -> dict[str, Any]:
     from imgclf.pipelines.scratch_cnn.nodes import resolve_variant
     from imgclf.training.tuning import parse_tuning_config
 
-    inputs = load_inputs(arguments.project, arguments.env)
+    inputs = load_split(arguments.project, arguments.env)
     params = inputs["params"]
     family = params["scratch_cnn"]
     parameters = resolve_variant(family["defaults"], family[VARIANT], name=f"scratch_cnn.{VARIANT}")
