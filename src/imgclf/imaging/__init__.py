@@ -16,8 +16,7 @@ The names below are exported lazily, so ``import imgclf.imaging.decode`` (or
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from imgclf.lazy import lazy_exports
 
 _EXPORTS = {
     "COLOR_MODE_CHANNELS": "decode",
@@ -48,15 +47,4 @@ __all__ = [
 ]
 
 
-def __getattr__(name: str) -> Any:
-    """Import the exporting module on first access to one of its names."""
-    module_name = _EXPORTS.get(name)
-    if module_name is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(f"{__name__}.{module_name}"), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(__all__))
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)
