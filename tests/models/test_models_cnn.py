@@ -273,7 +273,7 @@ def test_input_too_small_names_the_layer_and_the_minimum() -> None:
         ),
         (
             {**TINY, "head": {"dense": [{"units": 8, "activaton": "relu"}]}},
-            r"unknown key\(s\) activaton in architecture head dense layer 1",
+            r"unknown key\(s\) activaton in architecture 'head' dense layer 1",
         ),
         ({"rescale": None}, "architecture needs 'blocks'"),
         ({"blocks": []}, "'blocks' must be a non-empty list"),
@@ -311,7 +311,7 @@ def test_input_too_small_names_the_layer_and_the_minimum() -> None:
         ),
         ({"blocks": [{"filters": 8, "kernel_size": [3, 0]}]}, "'kernel_size' must be a positive"),
         ({"blocks": [{"filters": 8, "pool_size": [2, 2, 2]}]}, "\\[height, width\\] pair"),
-        ({**TINY, "head": {"dense": [{"dropout": 0.5}]}}, "head dense layer 1 needs 'units'"),
+        ({**TINY, "head": {"dense": [{"dropout": 0.5}]}}, "'head' dense layer 1 needs 'units'"),
         ({**TINY, "rescale": 0}, "'rescale' must be a positive number"),
         ({**TINY, "output": "linear"}, "'output' must be one of softmax, sigmoid"),
     ],

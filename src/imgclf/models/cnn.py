@@ -21,7 +21,8 @@ required; every other key shows its default::
       blocks:                       # each needs `filters`; other keys as block_defaults
         - {filters: 32}
         - {filters: 64, batch_norm: true}
-      head:
+      head:                         # see imgclf.models.head
+        batch_norm: false           # BatchNormalization before pooling
         pooling: flatten            # flatten | global_average | global_max
         dropout: 0.0                # Dropout before the first dense layer
         dense:                      # hidden dense layers; `units` required
@@ -54,10 +55,18 @@ from typing import Any
 
 import keras
 
+from imgclf.models import checks
+from imgclf.models.head import (
+    Head,
+    apply_layers,
+    check_output,
+    head_layers,
+    parse_head,
+    parse_output,
+)
+
 PADDINGS = ("valid", "same")
 BLOCK_POOLINGS = ("max", "average", None)
-HEAD_POOLINGS = ("flatten", "global_average", "global_max")
-OUTPUTS = ("softmax", "sigmoid")
 DEFAULT_RESCALE = 1.0 / 255.0
 
 
@@ -80,39 +89,18 @@ class ConvBlock:
 
 
 @dataclasses.dataclass(frozen=True)
-class DenseLayer:
-    """One hidden dense layer of the head, followed by Dropout if ``dropout`` > 0."""
-
-    units: int
-    activation: str = "relu"
-    kernel_initializer: str = "glorot_uniform"
-    dropout: float = 0.0
-
-
-@dataclasses.dataclass(frozen=True)
-class Head:
-    """What follows the blocks: pooling or flattening, Dropout?, hidden dense layers."""
-
-    pooling: str = "flatten"
-    dropout: float = 0.0
-    dense: tuple[DenseLayer, ...] = ()
-
-
-@dataclasses.dataclass(frozen=True)
 class CnnArchitecture:
     """A validated architecture; see the module docstring for the meaning of each field."""
 
     blocks: tuple[ConvBlock, ...]
     rescale: float | None = DEFAULT_RESCALE
-    head: Head = Head()
+    head: Head = dataclasses.field(default_factory=Head)
     output: str = "softmax"
 
 
 ARCHITECTURE_KEYS = ("rescale", "block_defaults", "blocks", "head", "output")
 BLOCK_KEYS = tuple(field.name for field in dataclasses.fields(ConvBlock))
 BLOCK_DEFAULT_KEYS = tuple(key for key in BLOCK_KEYS if key != "filters")
-HEAD_KEYS = tuple(field.name for field in dataclasses.fields(Head))
-DENSE_KEYS = tuple(field.name for field in dataclasses.fields(DenseLayer))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -141,26 +129,26 @@ def parse_architecture(architecture: Mapping[str, Any] | CnnArchitecture) -> Cnn
     """
     if isinstance(architecture, CnnArchitecture):
         return architecture
-    _check_keys(architecture, ARCHITECTURE_KEYS, "architecture")
+    checks.check_keys(architecture, ARCHITECTURE_KEYS, "architecture")
     if "blocks" not in architecture:
         raise ValueError("architecture needs 'blocks': a list of blocks, e.g. [{filters: 32}]")
     defaults = architecture.get("block_defaults")
     defaults = {} if defaults is None else defaults
-    _check_keys(defaults, BLOCK_DEFAULT_KEYS, "architecture 'block_defaults'")
+    checks.check_keys(defaults, BLOCK_DEFAULT_KEYS, "architecture 'block_defaults'")
     default_values = _block_values(defaults, "architecture 'block_defaults'")
     blocks = tuple(
         _parse_block(block, default_values, number)
         for number, block in enumerate(
-            _non_empty_list(architecture["blocks"], "architecture 'blocks'"), start=1
+            checks.non_empty_list(architecture["blocks"], "architecture 'blocks'"), start=1
         )
     )
     values: dict[str, Any] = {"blocks": blocks}
     if "rescale" in architecture:
         values["rescale"] = _rescale(architecture["rescale"])
     if architecture.get("head") is not None:
-        values["head"] = _parse_head(architecture["head"])
+        values["head"] = parse_head(architecture["head"], "architecture 'head'")
     if "output" in architecture:
-        values["output"] = _choice(architecture["output"], "output", OUTPUTS, "architecture")
+        values["output"] = parse_output(architecture["output"], "architecture")
     return CnnArchitecture(**values)
 
 
@@ -204,13 +192,7 @@ def build_cnn(
     """
     config = parse_architecture(architecture)
     input_shape = _input_shape(input_shape)
-    if isinstance(num_classes, bool) or not isinstance(num_classes, int) or num_classes < 2:
-        raise ValueError(f"num_classes must be an int >= 2; got {num_classes!r}")
-    if config.output == "sigmoid" and num_classes != 2:
-        raise ValueError(
-            f"architecture 'output: sigmoid' is for 2 classes only; got num_classes={num_classes}: "
-            "use 'output: softmax'"
-        )
+    check_output(config.output, num_classes)
     _check_input_fits(config, input_shape)
 
     inputs = keras.Input(shape=input_shape, dtype="float32", name="image")
@@ -219,18 +201,17 @@ def build_cnn(
         features = keras.layers.Rescaling(config.rescale, name="rescaling")(features)
     for number, block in enumerate(config.blocks, start=1):
         features = _add_block(features, block, number)
-    features = _add_head(features, config.head)
-    outputs = _add_output(features, config.output, num_classes)
+    outputs = apply_layers(head_layers(config.head, config.output, num_classes), features)
     return keras.Model(inputs, outputs, name=name)
 
 
 def _parse_block(block: Any, defaults: Mapping[str, Any], number: int) -> ConvBlock:
     where = f"architecture block {number}"
-    _check_keys(block, BLOCK_KEYS, where)
+    checks.check_keys(block, BLOCK_KEYS, where)
     if "filters" not in block:
         raise ValueError(f"{where} needs 'filters' (the number of convolution filters)")
     values = {**defaults, **_block_values(block, where)}
-    return ConvBlock(filters=_positive_int(block["filters"], "filters", where), **values)
+    return ConvBlock(filters=checks.positive_int(block["filters"], "filters", where), **values)
 
 
 def _block_values(settings: Mapping[str, Any], where: str) -> dict[str, Any]:
@@ -238,116 +219,28 @@ def _block_values(settings: Mapping[str, Any], where: str) -> dict[str, Any]:
     values: dict[str, Any] = {}
     for key in ("kernel_size", "strides", "pool_size"):
         if key in settings:
-            values[key] = _size_pair(settings[key], key, where)
+            values[key] = checks.size_pair(settings[key], key, where)
     if "padding" in settings:
-        values["padding"] = _choice(settings["padding"], "padding", PADDINGS, where)
+        values["padding"] = checks.choice(settings["padding"], "padding", PADDINGS, where)
     if "activation" in settings:
-        values["activation"] = _activation(settings["activation"], where)
+        values["activation"] = checks.activation(settings["activation"], where)
     if "kernel_initializer" in settings:
-        values["kernel_initializer"] = _initializer(settings["kernel_initializer"], where)
+        values["kernel_initializer"] = checks.initializer(settings["kernel_initializer"], where)
     if "convolutions" in settings:
-        values["convolutions"] = _positive_int(settings["convolutions"], "convolutions", where)
+        values["convolutions"] = checks.positive_int(
+            settings["convolutions"], "convolutions", where
+        )
     if "batch_norm" in settings:
-        values["batch_norm"] = _boolean(settings["batch_norm"], "batch_norm", where)
+        values["batch_norm"] = checks.boolean(settings["batch_norm"], "batch_norm", where)
     if "batch_norm_momentum" in settings:
-        values["batch_norm_momentum"] = _fraction(
+        values["batch_norm_momentum"] = checks.fraction(
             settings["batch_norm_momentum"], "batch_norm_momentum", where
         )
     if "pooling" in settings:
-        values["pooling"] = _choice(settings["pooling"], "pooling", BLOCK_POOLINGS, where)
+        values["pooling"] = checks.choice(settings["pooling"], "pooling", BLOCK_POOLINGS, where)
     if "dropout" in settings:
-        values["dropout"] = _fraction(settings["dropout"], "dropout", where)
+        values["dropout"] = checks.fraction(settings["dropout"], "dropout", where)
     return values
-
-
-def _parse_head(head: Any) -> Head:
-    where = "architecture 'head'"
-    _check_keys(head, HEAD_KEYS, where)
-    values: dict[str, Any] = {}
-    if "pooling" in head:
-        values["pooling"] = _choice(head["pooling"], "pooling", HEAD_POOLINGS, where)
-    if "dropout" in head:
-        values["dropout"] = _fraction(head["dropout"], "dropout", where)
-    dense = head.get("dense") or []
-    if isinstance(dense, str | bytes | Mapping) or not isinstance(dense, Sequence):
-        raise ValueError(f"{where} 'dense' must be a list of dense layers; got {dense!r}")
-    values["dense"] = tuple(
-        _parse_dense(layer, number) for number, layer in enumerate(dense, start=1)
-    )
-    return Head(**values)
-
-
-def _parse_dense(layer: Any, number: int) -> DenseLayer:
-    where = f"architecture head dense layer {number}"
-    _check_keys(layer, DENSE_KEYS, where)
-    if "units" not in layer:
-        raise ValueError(f"{where} needs 'units' (the number of neurons)")
-    values: dict[str, Any] = {"units": _positive_int(layer["units"], "units", where)}
-    if "activation" in layer:
-        values["activation"] = _activation(layer["activation"], where)
-    if "kernel_initializer" in layer:
-        values["kernel_initializer"] = _initializer(layer["kernel_initializer"], where)
-    if "dropout" in layer:
-        values["dropout"] = _fraction(layer["dropout"], "dropout", where)
-    return DenseLayer(**values)
-
-
-def _check_keys(settings: Any, valid_keys: Sequence[str], where: str) -> None:
-    if not isinstance(settings, Mapping):
-        raise ValueError(f"{where} must be a mapping; got {settings!r}")
-    unknown = sorted(str(key) for key in settings if key not in valid_keys)
-    if unknown:
-        raise ValueError(
-            f"unknown key(s) {', '.join(unknown)} in {where}; "
-            f"valid keys are: {', '.join(valid_keys)}"
-        )
-
-
-def _non_empty_list(value: Any, where: str) -> Sequence[Any]:
-    if isinstance(value, str | bytes | Mapping) or not isinstance(value, Sequence) or not value:
-        raise ValueError(f"{where} must be a non-empty list; got {value!r}")
-    return value
-
-
-def _positive_int(value: Any, key: str, where: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
-        raise ValueError(f"{where}: {key!r} must be a positive int; got {value!r}")
-    return value
-
-
-def _size_pair(value: Any, key: str, where: str) -> tuple[int, int]:
-    """An int ``n`` (meaning ``(n, n)``) or a ``[height, width]`` pair of positive ints."""
-    if isinstance(value, Sequence) and not isinstance(value, str | bytes) and len(value) == 2:
-        return _positive_int(value[0], key, where), _positive_int(value[1], key, where)
-    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
-        raise ValueError(
-            f"{where}: {key!r} must be a positive int or a [height, width] pair of them; "
-            f"got {value!r}"
-        )
-    return value, value
-
-
-def _boolean(value: Any, key: str, where: str) -> bool:
-    if not isinstance(value, bool):
-        raise ValueError(f"{where}: {key!r} must be true or false; got {value!r}")
-    return value
-
-
-def _choice(value: Any, key: str, choices: Sequence[str | None], where: str) -> Any:
-    if value not in choices:
-        names = ", ".join("null" if choice is None else choice for choice in choices)
-        raise ValueError(f"{where}: {key!r} must be one of {names}; got {value!r}")
-    return value
-
-
-def _fraction(value: Any, key: str, where: str) -> float:
-    if (
-        isinstance(value, bool)
-        or not isinstance(value, int | float)
-        or not 0.0 <= float(value) < 1.0
-    ):
-        raise ValueError(f"{where}: '{key}' must be a number in [0, 1); got {value!r}")
-    return float(value)
 
 
 def _rescale(value: Any) -> float | None:
@@ -363,35 +256,6 @@ def _rescale(value: Any) -> float | None:
             f"architecture: 'rescale' must be a positive number (e.g. 1/255) or null; got {value!r}"
         )
     return float(value)
-
-
-def _activation(value: Any, where: str) -> str:
-    """A Keras activation name; null means "linear" (no activation)."""
-    if value is None:
-        return "linear"
-    try:
-        valid = isinstance(value, str) and keras.activations.get(value) is not None
-    except ValueError:
-        valid = False
-    if not valid:
-        raise ValueError(
-            f"{where}: 'activation' must be a Keras activation name such as relu, elu, "
-            f"gelu, swish, tanh or linear; got {value!r}"
-        )
-    return value
-
-
-def _initializer(value: Any, where: str) -> str:
-    try:
-        valid = isinstance(value, str) and keras.initializers.get(value) is not None
-    except ValueError:
-        valid = False
-    if not valid:
-        raise ValueError(
-            f"{where}: 'kernel_initializer' must be a Keras initializer name such as "
-            f"glorot_uniform, he_uniform or he_normal; got {value!r}"
-        )
-    return value
 
 
 def _input_shape(input_shape: Any) -> tuple[int, int, int]:
@@ -494,37 +358,3 @@ def _add_block(features: Any, block: ConvBlock, number: int) -> Any:
     if block.dropout > 0:
         features = keras.layers.Dropout(block.dropout, name=f"block{number}_dropout")(features)
     return features
-
-
-def _add_head(features: Any, head: Head) -> Any:
-    if head.pooling == "flatten":
-        features = keras.layers.Flatten(name="flatten")(features)
-    elif head.pooling == "global_average":
-        features = keras.layers.GlobalAveragePooling2D(name="global_average_pool")(features)
-    else:
-        features = keras.layers.GlobalMaxPooling2D(name="global_max_pool")(features)
-    if head.dropout > 0:
-        features = keras.layers.Dropout(head.dropout, name="head_dropout")(features)
-    for number, layer in enumerate(head.dense, start=1):
-        features = keras.layers.Dense(
-            layer.units,
-            activation=layer.activation,
-            kernel_initializer=layer.kernel_initializer,
-            name=f"head_dense{number}",
-        )(features)
-        if layer.dropout > 0:
-            features = keras.layers.Dropout(layer.dropout, name=f"head_dense{number}_dropout")(
-                features
-            )
-    return features
-
-
-def _add_output(features: Any, output: str, num_classes: int) -> Any:
-    # float32 output, so that probabilities stay float32 under a mixed precision policy.
-    if output == "sigmoid":
-        return keras.layers.Dense(1, activation="sigmoid", dtype="float32", name="predictions")(
-            features
-        )
-    return keras.layers.Dense(
-        num_classes, activation="softmax", dtype="float32", name="predictions"
-    )(features)
