@@ -1,16 +1,19 @@
-"""Kedro dataset classes that list labelled images (``raw_images``) and make demo data sets.
+"""Kedro dataset classes: image listings (``raw_images``), demo data sets, and arrays.
 
-Each ``load()`` returns a DataFrame with one row per image file — ``path``, ``label``,
-``source_split``, ``bytes``, ``modified`` — without decoding any pixels.
+Each image listing's ``load()`` returns a DataFrame with one row per image file — ``path``,
+``label``, ``source_split``, ``bytes``, ``modified`` — without decoding any pixels.
+``NpzDataset`` stores named NumPy arrays (the transfer pipeline's cached features).
 """
 
 from imgclf.datasets.image_directory import ImageDirectoryDataset
+from imgclf.datasets.npz import NpzDataset
 from imgclf.datasets.optional_parquet import OptionalParquetDataset
 from imgclf.datasets.sklearn_digits import SklearnDigitsDataset
 from imgclf.datasets.synthetic_fingers import SyntheticFingersDataset
 
 __all__ = [
     "ImageDirectoryDataset",
+    "NpzDataset",
     "OptionalParquetDataset",
     "SklearnDigitsDataset",
     "SyntheticFingersDataset",

@@ -105,10 +105,33 @@ def compile_model(
     )
 
 
-def balanced_class_weights(train_index: pd.DataFrame, classes: Sequence[str]) -> dict[int, float]:
+@dataclasses.dataclass(frozen=True)
+class ArraySplit:
+    """Model inputs computed beforehand (e.g. a frozen backbone's features), one row per
+    image, with their class ids: what :func:`train_model` takes instead of an image index."""
+
+    inputs: np.ndarray
+    labels: np.ndarray
+
+    def __post_init__(self) -> None:
+        if len(self.inputs) != len(self.labels) or len(self.inputs) == 0:
+            raise ValueError(
+                f"an ArraySplit needs as many labels as inputs, at least one; got "
+                f"{len(self.inputs)} inputs and {len(self.labels)} labels"
+            )
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+
+Split = pd.DataFrame | ArraySplit
+"""An image index (``path``, ``label``) or precomputed inputs."""
+
+
+def balanced_class_weights(train: Split, classes: Sequence[str]) -> dict[int, float]:
     """``n_images / (n_classes * n_images_of_class)`` per class id, as scikit-learn's
     "balanced"; a class with no training images gets weight 1."""
-    counts = np.bincount(labels_to_ids(train_index["label"], classes), minlength=len(classes))
+    counts = np.bincount(_label_ids(train, classes), minlength=len(classes))
     present = counts > 0
     weights = np.ones(len(classes))
     weights[present] = counts.sum() / (present.sum() * counts[present])
@@ -117,11 +140,11 @@ def balanced_class_weights(train_index: pd.DataFrame, classes: Sequence[str]) ->
 
 def train_model(
     model: keras.Model,
-    train_index: pd.DataFrame,
-    val_index: pd.DataFrame,
+    train_index: Split,
+    val_index: Split,
     classes: Sequence[str],
     *,
-    image: Mapping[str, Any],
+    image: Mapping[str, Any] | None,
     training: TrainingConfig | Mapping[str, Any],
     seed: int,
     backup_dir: str | Path | None = None,
@@ -132,10 +155,12 @@ def train_model(
 
     Args:
         model: an uncompiled (or to be recompiled) Keras model taking raw pixels.
-        train_index: DataFrame with ``path`` and ``label`` of the training images.
+        train_index: DataFrame with ``path`` and ``label`` of the training images, or
+            an :class:`ArraySplit` of precomputed inputs (which cannot be augmented).
         val_index: the same for the validation images.
         classes: class names; a label's id is its position here.
-        image: ``{"size": ..., "color_mode": ...}``, the project's ``image`` parameters.
+        image: ``{"size": ..., "color_mode": ...}``, the project's ``image`` parameters
+            (unused for ArraySplits).
         training: a ``training`` block (see :mod:`imgclf.training.config`).
         seed: seed of the shuffle order and the augmentation.
         backup_dir: a folder for BackupAndRestore and the epoch log when the
@@ -157,22 +182,12 @@ def train_model(
     if training.deterministic:
         # Bit-identical repeats at some speed cost; once on, on for the rest of the process.
         tf.config.experimental.enable_op_determinism()
-    _check_input_shape(model, image)
+    _check_inputs(model, train_index, val_index, image, training)
     steps_per_epoch = math.ceil(len(train_index) / training.batch_size)
     compile_model(model, training, len(classes), steps_per_epoch)
     datasets = {
-        name: make_dataset(
-            index,
-            classes,
-            image_size=image["size"],
-            color_mode=image["color_mode"],
-            batch_size=training.batch_size,
-            training=name == "train",
-            augmentation=training.augmentation,
-            seed=seed,
-            cache=training.cache,
-        )
-        for name, index in (("train", train_index), ("val", val_index))
+        name: _dataset(split, classes, image, training, seed, is_training=name == "train")
+        for name, split in (("train", train_index), ("val", val_index))
     }
     folder = _prepare_backup(
         backup_dir if training.callbacks.backup_and_restore else None,
@@ -180,8 +195,8 @@ def train_model(
             "settings": fingerprint,
             "training": dataclasses.asdict(training),
             "seed": seed,
-            "train": _index_digest(train_index),
-            "val": _index_digest(val_index),
+            "train": _split_digest(train_index),
+            "val": _split_digest(val_index),
         },
     )
     verbose = _keras_verbosity(training.verbose)
@@ -202,9 +217,9 @@ def train_model(
         ]
     class_weight = balanced_class_weights(train_index, classes) if training.class_weight else None
     logger.info(
-        "Training %s (%s parameters) for %d epochs on %d images, validating on %d",
+        "Training %s (%s trainable parameters) for %d epochs on %d images, validating on %d",
         model.name,
-        f"{model.count_params():,}",
+        f"{count_parameters(model)['trainable']:,}",
         training.epochs,
         len(train_index),
         len(val_index),
@@ -286,14 +301,70 @@ def _best_epoch(rows: list[dict[str, Any]], monitor: str) -> tuple[int | None, f
     return best["epoch"], best[monitor]
 
 
-def _check_input_shape(model: keras.Model, image: Mapping[str, Any]) -> None:
-    expected = image_shape(image["size"], image["color_mode"])
+def _check_inputs(
+    model: keras.Model,
+    train: Split,
+    val: Split,
+    image: Mapping[str, Any] | None,
+    training: TrainingConfig,
+) -> None:
     actual = tuple(model.input_shape[1:])
+    if isinstance(train, ArraySplit) or isinstance(val, ArraySplit):
+        if not (isinstance(train, ArraySplit) and isinstance(val, ArraySplit)):
+            raise ValueError("train and val must both be image indexes or both ArraySplits")
+        if not training.augmentation.is_identity:
+            raise ValueError(
+                "precomputed inputs (ArraySplit) cannot be augmented: set training.augmentation "
+                "to {} or train on images"
+            )
+        for name, split in (("train", train), ("val", val)):
+            if tuple(split.inputs.shape[1:]) != actual:
+                raise ValueError(
+                    f"the model takes inputs of shape {actual} but the {name} inputs have shape "
+                    f"{tuple(split.inputs.shape[1:])}"
+                )
+        return
+    if image is None:
+        raise ValueError("training on image indexes needs the image parameters (size, color_mode)")
+    expected = image_shape(image["size"], image["color_mode"])
     if actual != expected:
         raise ValueError(
             f"the model takes images of shape {actual} but the image parameters give {expected} "
             f"(image.size={image['size']!r}, image.color_mode={image['color_mode']!r})"
         )
+
+
+def _dataset(
+    split: Split,
+    classes: Sequence[str],
+    image: Mapping[str, Any] | None,
+    training: TrainingConfig,
+    seed: int,
+    *,
+    is_training: bool,
+) -> tf.data.Dataset:
+    if isinstance(split, ArraySplit):
+        dataset = tf.data.Dataset.from_tensor_slices((split.inputs, split.labels.astype(np.int32)))
+        if is_training:
+            dataset = dataset.shuffle(len(split.inputs), seed=seed, reshuffle_each_iteration=True)
+        return dataset.batch(training.batch_size).prefetch(tf.data.AUTOTUNE)
+    return make_dataset(
+        split,
+        classes,
+        image_size=image["size"],
+        color_mode=image["color_mode"],
+        batch_size=training.batch_size,
+        training=is_training,
+        augmentation=training.augmentation,
+        seed=seed,
+        cache=training.cache,
+    )
+
+
+def _label_ids(split: Split, classes: Sequence[str]) -> np.ndarray:
+    if isinstance(split, ArraySplit):
+        return np.asarray(split.labels, dtype=np.int64)
+    return labels_to_ids(split["label"], classes)
 
 
 def _configured_callbacks(training: TrainingConfig) -> list[keras.callbacks.Callback]:
@@ -330,10 +401,14 @@ def _keras_verbosity(verbose: str | int) -> int:
     return int(verbose)
 
 
-def _index_digest(index: pd.DataFrame) -> str:
-    """A digest of an index's paths and labels, in order."""
+def _split_digest(split: Split) -> str:
+    """A digest of an index's paths and labels, in order, or of an ArraySplit's arrays."""
     digest = hashlib.sha256()
-    for path, label in zip(index["path"].astype(str), index["label"].astype(str)):
+    if isinstance(split, ArraySplit):
+        for array in (split.inputs, split.labels):
+            digest.update(np.ascontiguousarray(array).tobytes())
+        return digest.hexdigest()
+    for path, label in zip(split["path"].astype(str), split["label"].astype(str)):
         digest.update(f"{path}\0{label}\n".encode())
     return digest.hexdigest()
 
