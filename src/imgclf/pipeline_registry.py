@@ -2,7 +2,7 @@
 
 from kedro.pipeline import Pipeline
 
-from imgclf.pipelines import ingest, scratch_cnn, split
+from imgclf.pipelines import finetune, ingest, scratch_cnn, split, transfer
 
 
 def register_pipelines() -> dict[str, Pipeline]:
@@ -11,6 +11,8 @@ def register_pipelines() -> dict[str, Pipeline]:
         "ingest": ingest.create_pipeline(),
         "split": split.create_pipeline(),
         "scratch_cnn": scratch_cnn.create_pipeline(),
+        "transfer": transfer.create_pipeline(),
+        "finetune": finetune.create_pipeline(),
     }
     pipelines["__default__"] = sum(pipelines.values(), Pipeline([]))
     return pipelines

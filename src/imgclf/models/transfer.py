@@ -64,16 +64,27 @@ def build_transfer_model(
         name: the model's name.
     """
     check_output(output, num_classes)
+    extractor = feature_extractor(backbone, backbone_name=backbone_name, input_shape=input_shape)
+    features = extractor.output
+    layers = head_layers(parse_head(head), output, num_classes)
+    feature_input = keras.Input(shape=tuple(features.shape[1:]), name="features")
+    head_model = keras.Model(
+        feature_input, apply_layers(layers, feature_input), name=f"{name}_head"
+    )
+    model = keras.Model(extractor.input, apply_layers(layers, features), name=name)
+    return TransferModel(model=model, extractor=extractor, head=head_model)
+
+
+def feature_extractor(
+    backbone: keras.Model, *, backbone_name: str, input_shape: tuple[int, int, int]
+) -> keras.Model:
+    """Raw pixels -> the backbone's own preprocessing -> the backbone (frozen, called with
+    ``training=False``) -> its feature map."""
     backbone.trainable = False
     inputs = keras.Input(shape=input_shape, dtype="float32", name="image")
     preprocessed = BackbonePreprocessing(backbone_name, name="preprocessing")(inputs)
     features = backbone(preprocessed, training=False)
-    layers = head_layers(parse_head(head), output, num_classes)
-    feature_input = keras.Input(shape=tuple(features.shape[1:]), name="features")
-    head_model = keras.Model(feature_input, apply_layers(layers, feature_input), name="head")
-    model = keras.Model(inputs, apply_layers(layers, features), name=name)
-    extractor = keras.Model(inputs, features, name="feature_extractor")
-    return TransferModel(model=model, extractor=extractor, head=head_model)
+    return keras.Model(inputs, features, name="feature_extractor")
 
 
 def backbone_of(model: keras.Model) -> keras.Model:

@@ -199,7 +199,7 @@ def train_model(
             "val": _split_digest(val_index),
         },
     )
-    verbose = _keras_verbosity(training.verbose)
+    verbose = keras_verbosity(training.verbose)
     epoch_log = EpochLog(
         training.epochs,
         folder / "epochs.json" if folder else None,
@@ -394,7 +394,7 @@ def _configured_callbacks(training: TrainingConfig) -> list[keras.callbacks.Call
     return callbacks
 
 
-def _keras_verbosity(verbose: str | int) -> int:
+def keras_verbosity(verbose: str | int) -> int:
     """``auto``: Keras' progress bar on a terminal, else our one log line per epoch."""
     if verbose == "auto":
         return 1 if sys.stdout.isatty() else 0

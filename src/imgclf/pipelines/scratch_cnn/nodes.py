@@ -9,7 +9,6 @@ and trains with the best trial's values. The heavy lifting lives in
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -20,20 +19,8 @@ from matplotlib.figure import Figure
 
 from imgclf.imaging.decode import image_shape
 from imgclf.models.cnn import build_cnn, parse_architecture
-from imgclf.reporting.plots import training_curves
-from imgclf.training.config import merge_parameters, parse_training_config
+from imgclf.pipelines.variants import log_training, merge_variant, tune_variant
 from imgclf.training.fit import set_seeds, train_model
-from imgclf.training.objective import tune_model
-from imgclf.training.search_space import apply_suggestions
-from imgclf.training.tuning import (
-    best_parameters,
-    parse_tuning_config,
-    plot_optimization_history,
-    plot_parameter_importances,
-    trials_table,
-)
-
-logger = logging.getLogger(__name__)
 
 VARIANT_KEYS = ("architecture", "training", "tuning")
 
@@ -52,20 +39,11 @@ def resolve_variant(
         ValueError: for keys other than architecture, training and tuning, or an
             invalid architecture, training or tuning block (the message names it).
     """
-    merged = merge_parameters(defaults or {}, variant or {})
-    unknown = sorted(str(key) for key in merged if key not in VARIANT_KEYS)
-    if unknown:
-        raise ValueError(
-            f"unknown key(s) in the parameters of {name}: {', '.join(unknown)}; "
-            f"valid keys are: {', '.join(VARIANT_KEYS)}"
-        )
-    if "architecture" not in merged:
+    resolved = merge_variant(defaults, variant, name=name, valid_keys=VARIANT_KEYS)
+    if "architecture" not in resolved:
         raise ValueError(f"{name} has no architecture: set scratch_cnn.defaults.architecture")
-    parse_architecture(merged["architecture"])
-    merged["training"] = parse_training_config(merged.get("training")).to_parameters()
-    if "tuning" in merged:
-        parse_tuning_config(merged["tuning"])
-    return {"name": name, **merged}
+    parse_architecture(resolved["architecture"])
+    return resolved
 
 
 def train_cnn(
@@ -93,15 +71,7 @@ def train_cnn(
         backup_dir=Path(checkpoint_dir) / parameters["name"],
         fingerprint=parameters,
     )
-    logger.info(
-        "%s: best %s %.4f at epoch %s of %d (%.1f s)",
-        parameters["name"],
-        history["monitor"],
-        history["best_value"] or float("nan"),
-        history["best_epoch"],
-        history["epochs_run"],
-        history["total_seconds"],
-    )
+    log_training(parameters, history)
     return model, {"variant": parameters["name"], **history}
 
 
@@ -114,49 +84,17 @@ def tune_cnn(
     image: Mapping[str, Any],
     seed: int,
 ) -> tuple[dict[str, Any], pd.DataFrame, Figure, Figure]:
-    """Run (or continue) the variant's Optuna study.
-
-    Returns:
-        The best trial (number, value, suggested values, and the parameter paths
-        they set), a table of every trial, the optimisation history plot and the
-        parameter importance plot.
-    """
-    study = tune_model(
+    """Run (or continue) the variant's Optuna study over its CNN (see
+    :func:`imgclf.pipelines.variants.tune_variant` for the outputs)."""
+    return tune_variant(
         parameters,
         lambda trial_parameters: _build(trial_parameters, image=image, num_classes=len(classes)),
-        train_index,
-        val_index,
-        classes,
+        train_index=train_index,
+        val_index=val_index,
+        classes=classes,
         image=image,
         seed=seed,
     )
-    space = parse_tuning_config(parameters["tuning"]).search_space
-    best = best_parameters(study, space)
-    logger.info(
-        "%s: best trial %d, %s %.4f, %s",
-        parameters["name"],
-        best["trial"],
-        parameters["tuning"].get("monitor", "val_accuracy"),
-        best["value"],
-        best["params"],
-    )
-    return (
-        best,
-        trials_table(study),
-        plot_optimization_history(study),
-        plot_parameter_importances(study),
-    )
-
-
-def apply_best_parameters(parameters: Mapping[str, Any], best: Mapping[str, Any]) -> dict[str, Any]:
-    """The variant's parameters with the best trial's values in place."""
-    space = parse_tuning_config(parameters["tuning"]).search_space
-    return apply_suggestions(parameters, space, best["params"])
-
-
-def plot_training_curves(history: Mapping[str, Any]) -> Figure:
-    """Loss, accuracy and learning rate per epoch, the best epoch marked."""
-    return training_curves(dict(history), title=f"{history['variant']}: training curves")
 
 
 def _build(parameters: Mapping[str, Any], *, image: Mapping[str, Any], num_classes: int):

@@ -14,12 +14,13 @@ and the project-wide ``params:image``, ``params:seed`` and ``params:checkpoint_d
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
 from kedro.pipeline import Pipeline, node
 
-from .nodes import apply_best_parameters, plot_training_curves, resolve_variant, train_cnn, tune_cnn
+from imgclf.pipelines.variants import apply_best_parameters, named_resolver, plot_training_curves
+
+from .nodes import resolve_variant, train_cnn, tune_cnn
 
 FAMILY = "scratch_cnn"
 # variant -> whether it is tuned by Optuna first. Add a variant here and give it a
@@ -50,7 +51,7 @@ def _variant_pipeline(variant: str, tuned: bool) -> Pipeline:
     resolved = "config" if not tuned else "search_config"
     nodes = [
         node(
-            _resolver(namespace),
+            named_resolver(resolve_variant, namespace),
             inputs=[defaults, own],
             outputs=resolved,
             name="resolve_parameters",
@@ -86,14 +87,3 @@ def _variant_pipeline(variant: str, tuned: bool) -> Pipeline:
         inputs=set(SPLIT),
         parameters={defaults, own, "params:image", "params:seed", "params:checkpoint_dir"},
     )
-
-
-def _resolver(name: str) -> Callable[[dict, dict | None], dict]:
-    """``resolve_variant`` for one variant: a plain function (not a partial), so Kedro and
-    kedro-viz show its name and type hints."""
-
-    def resolve_parameters(defaults: dict, variant: dict | None) -> dict:
-        return resolve_variant(defaults, variant, name=name)
-
-    resolve_parameters.__doc__ = resolve_variant.__doc__
-    return resolve_parameters
