@@ -1,0 +1,193 @@
+"""The transfer pipeline: a feature cache shared by the no-augmentation variants, whole
+models saved, ImageNet weights offline, and weights files."""
+
+import json
+import subprocess
+
+import keras
+import numpy as np
+import pytest
+from matplotlib.figure import Figure
+
+from conftest import KEDRO, KeptMemoryDataset, kedro, kedro_environment, run_pipeline
+from imgclf.models.backbones import build_backbone
+from imgclf.pipelines.transfer import create_pipeline
+from imgclf.pipelines.transfer.nodes import resolve_variant, train_on_features
+
+IMAGE = {"size": 32, "color_mode": "grayscale"}
+BACKBONE = {"name": "mobilenet_v2", "weights": None, "cut_at": None}
+DEFAULTS = {
+    "head": {"batch_norm": True, "dense": [{"units": 8, "dropout": 0.5}]},
+    "output": "softmax",
+    "training": {"epochs": 2, "batch_size": 8, "verbose": 0},
+}
+AUGMENTATION = {"training": {"augmentation": {"rotation": 0.05}}}
+SGD = {"training": {"optimizer": {"name": "sgd", "learning_rate": 0.01, "momentum": 0.9}}}
+
+
+def transfer_inputs(split, tmp_path):
+    """In-memory inputs of the transfer pipeline on a tiny two-class split."""
+    test = split["val"].copy()
+    return {
+        "train_index": split["train"],
+        "val_index": split["val"],
+        "test_index": test,
+        "classes": split["classes"],
+        "params:backbone": BACKBONE,
+        "params:transfer.features": {"batch_size": 16},
+        "params:transfer.defaults": DEFAULTS,
+        "params:transfer.adam": {},
+        "params:transfer.sgd": SGD,
+        "params:transfer.adam_aug": AUGMENTATION,
+        "params:transfer.sgd_aug": {**SGD, **AUGMENTATION},
+        "params:image": IMAGE,
+        "params:seed": 0,
+        "params:checkpoint_dir": str(tmp_path / "checkpoints"),
+        **{
+            f"transfer.{variant}.model": KeptMemoryDataset(copy_mode="assign")
+            for variant in ("adam", "sgd", "adam_aug", "sgd_aug")
+        },
+    }
+
+
+@pytest.fixture
+def two_class_split_32(tmp_path):
+    from conftest import write_two_class_split
+
+    return write_two_class_split(tmp_path / "images", size=32)
+
+
+def test_every_variant_saves_the_whole_network_and_no_aug_variants_share_one_feature_cache(
+    two_class_split_32, tmp_path
+):
+    split = two_class_split_32
+    outputs = run_pipeline(create_pipeline(), transfer_inputs(split, tmp_path))
+
+    features = outputs["transfer.features"]
+    for name, index in (("train", split["train"]), ("val", split["val"])):
+        assert features[f"{name}_features"].shape == (len(index), 1, 1, 1280)
+        assert features[f"{name}_paths"].tolist() == index["path"].tolist()
+        assert features[f"{name}_labels"].tolist() == [
+            split["classes"].index(label) for label in index["label"]
+        ]
+    assert json.loads(str(features["metadata"]))["backbone"] == BACKBONE
+
+    images = np.stack(
+        [
+            keras.utils.img_to_array(keras.utils.load_img(p, color_mode="grayscale"))
+            for p in split["val"]["path"]
+        ]
+    )
+    for variant in ("adam", "sgd", "adam_aug", "sgd_aug"):
+        model = outputs[f"transfer.{variant}.model"]
+        history = outputs[f"transfer.{variant}.history"]
+        assert [layer.name for layer in model.layers][:3] == ["image", "preprocessing", "backbone"]
+        assert model.input_shape == (None, 32, 32, 1)
+        assert not model.get_layer("backbone").trainable
+        assert not model.compiled  # saved without optimizer state
+        assert [row["epoch"] for row in history["epochs"]] == [1, 2]
+        assert history["parameters"]["total"] == model.count_params()
+        assert history["backbone_features"] == (
+            "computed every epoch" if variant.endswith("_aug") else "cached"
+        )
+        assert isinstance(outputs[f"transfer.{variant}.training_curves"], Figure)
+    # a head trained on the cache gives the whole model's answers on raw pixels
+    adam = outputs["transfer.adam.model"]
+    head_outputs = features["val_features"]
+    for layer in adam.layers[3:]:  # the head's layers, after image, preprocessing, backbone
+        head_outputs = layer(head_outputs, training=False)
+    np.testing.assert_allclose(
+        adam.predict(images, verbose=0), keras.ops.convert_to_numpy(head_outputs), atol=1e-5
+    )
+    # one backbone: both cached variants carry the weights the features came from
+    for variant in ("sgd", "adam_aug"):
+        for ours, theirs in zip(
+            adam.get_layer("backbone").get_weights(),
+            outputs[f"transfer.{variant}.model"].get_layer("backbone").get_weights(),
+            strict=True,
+        ):
+            np.testing.assert_array_equal(ours, theirs)
+    assert outputs["transfer.sgd.config"]["training"]["optimizer"]["name"] == "sgd"
+    assert list((tmp_path / "checkpoints").iterdir()) == []
+
+
+def test_cached_features_of_another_backbone_or_augmentation_are_refused(
+    two_class_split_32, tmp_path
+):
+    outputs = run_pipeline(
+        create_pipeline().only_nodes("transfer.extract_features"),
+        transfer_inputs(two_class_split_32, tmp_path),
+    )
+    arguments = {
+        "classes": two_class_split_32["classes"],
+        "image": IMAGE,
+        "seed": 0,
+        "checkpoint_dir": str(tmp_path),
+    }
+    other = resolve_variant(DEFAULTS, {"backbone": {"name": "resnet50"}}, BACKBONE, name="t.a")
+    with pytest.raises(ValueError, match="computed with other backbone, backbone_weights_sha256"):
+        train_on_features(other, outputs["transfer.features"], **arguments)
+    augmented = resolve_variant(DEFAULTS, AUGMENTATION, BACKBONE, name="t.b")
+    with pytest.raises(ValueError, match="cached backbone features, which cannot be augmented"):
+        train_on_features(augmented, outputs["transfer.features"], **arguments)
+
+
+def test_unknown_variant_keys_are_refused():
+    with pytest.raises(ValueError, match=r"unknown key\(s\) in the parameters of transfer.x: arch"):
+        resolve_variant(DEFAULTS, {"arch": {}}, BACKBONE, name="transfer.x")
+
+
+# --- the command line, on conf/test ---------------------------------------------------------
+
+
+def test_a_weights_file_written_here_loads_through_backbone_weights(project):
+    kedro(project, "run", "--env", "test", "--pipelines", "ingest,split")
+    keras.utils.set_random_seed(123)  # not the pipeline's seed: other weights than its own
+    written = build_backbone({"name": "resnet50", "weights": None}, image_size=(96, 96))
+    path = project / "resnet50_notop.weights.h5"
+    written.save_weights(path)
+    kedro(
+        project,
+        *("run", "--env", "test", "--pipelines", "transfer"),
+        *("--params", f"backbone.weights={path}"),
+    )
+    saved = keras.models.load_model(project / "data/test/06_models/transfer/adam/model.keras")
+    for expected, actual in zip(
+        written.get_weights(), saved.get_layer("backbone").get_weights(), strict=True
+    ):
+        np.testing.assert_array_equal(actual, expected)
+
+
+def test_imagenet_weights_without_a_network_stop_the_run_before_training(project, tmp_path):
+    kedro(project, "run", "--env", "test", "--pipelines", "ingest,split")
+    environment = {
+        **kedro_environment(),
+        "KERAS_HOME": str(tmp_path / "empty_keras_home"),
+        # every download goes through a proxy that refuses connections: no network
+        "https_proxy": "http://127.0.0.1:9",
+        "HTTPS_PROXY": "http://127.0.0.1:9",
+    }
+    completed = subprocess.run(
+        [
+            KEDRO,
+            "run",
+            "--env",
+            "test",
+            "--pipelines",
+            "transfer",
+            "--params",
+            "backbone.weights=imagenet",
+        ],
+        check=False,
+        cwd=project,
+        env=environment,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    output = " ".join((completed.stdout + completed.stderr).split())
+    assert completed.returncode != 0
+    assert "backbone.weights is 'imagenet' but the ImageNet weights of resnet50" in output
+    assert "backbone.weights=none" in output
+    assert "Epoch 1/" not in output  # nothing trained
+    assert not list(project.glob("data/test/06_models/transfer/*/model.keras"))
