@@ -15,16 +15,16 @@ PROJECT = Path(__file__).resolve().parents[1]
 SPLIT = ("train_index", "val_index", "classes")
 
 
-def load_split(project: Path, env: str) -> dict[str, Any]:
-    """``train_index``, ``val_index``, ``classes`` and ``params`` of ``kedro run --env <env>``;
-    runs ingest + split first if the split is not there yet."""
+def load_split(project: Path, env: str, names: tuple[str, ...] = SPLIT) -> dict[str, Any]:
+    """``names`` (default ``train_index``, ``val_index``, ``classes``) and ``params`` of
+    ``kedro run --env <env>``; runs ingest + split first if the split is not there yet."""
     from kedro.framework.session import KedroSession
     from kedro.framework.startup import bootstrap_project
 
     bootstrap_project(project)
     with KedroSession.create(project_path=project, env=env) as session:
         catalog = session.load_context().catalog
-        missing = [name for name in SPLIT if not catalog.exists(name)]
+        missing = [name for name in names if not catalog.exists(name)]
         if missing:
             print(
                 f"no {', '.join(missing)} in env {env!r}: running ingest + split",
@@ -34,5 +34,5 @@ def load_split(project: Path, env: str) -> dict[str, Any]:
             session.run(pipeline_names=["ingest", "split"])
     with KedroSession.create(project_path=project, env=env) as session:
         context = session.load_context()
-        data = {name: context.catalog.load(name) for name in SPLIT}
+        data = {name: context.catalog.load(name) for name in names}
         return {**data, "params": context.params}

@@ -168,6 +168,47 @@ def two_class_split(tmp_path: Path) -> dict[str, Any]:
     return write_two_class_split(tmp_path / "two_classes")
 
 
+# --- tiny transfer learning: a 32 px MobileNetV2, random weights ---------------------------
+
+TINY_TRANSFER: dict[str, Any] = {
+    "image": {"size": 32, "color_mode": "grayscale"},
+    "backbone": {"name": "mobilenet_v2", "weights": None, "cut_at": None},
+    "defaults": {
+        "head": {"batch_norm": True, "dense": [{"units": 8, "dropout": 0.5}]},
+        "output": "softmax",
+        "training": {"epochs": 2, "batch_size": 8, "verbose": 0},
+    },
+    "augmentation": {"training": {"augmentation": {"rotation": 0.05}}},
+    "sgd": {"training": {"optimizer": {"name": "sgd", "learning_rate": 0.01, "momentum": 0.9}}},
+}
+
+
+def transfer_inputs(split: dict[str, Any], tmp_path: Path) -> dict[str, Any]:
+    """In-memory inputs of the transfer pipeline (S0's four variants, tiny) on a split from
+    :func:`write_two_class_split` at 32 px; models are passed on without copies."""
+    tiny = TINY_TRANSFER
+    return {
+        "train_index": split["train"],
+        "val_index": split["val"],
+        "test_index": split["val"].copy(),
+        "classes": split["classes"],
+        "params:backbone": tiny["backbone"],
+        "params:transfer.features": {"batch_size": 16},
+        "params:transfer.defaults": tiny["defaults"],
+        "params:transfer.adam": {},
+        "params:transfer.sgd": tiny["sgd"],
+        "params:transfer.adam_aug": tiny["augmentation"],
+        "params:transfer.sgd_aug": {**tiny["sgd"], **tiny["augmentation"]},
+        "params:image": tiny["image"],
+        "params:seed": 0,
+        "params:checkpoint_dir": str(tmp_path / "checkpoints"),
+        **{
+            f"transfer.{variant}.model": KeptMemoryDataset(copy_mode="assign")
+            for variant in ("adam", "sgd", "adam_aug", "sgd_aug")
+        },
+    }
+
+
 # --- the `kedro` command line on a copy of the project ----------------------------------
 
 PROJECT = Path(__file__).resolve().parents[1]

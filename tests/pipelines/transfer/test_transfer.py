@@ -9,51 +9,27 @@ import numpy as np
 import pytest
 from matplotlib.figure import Figure
 
-from conftest import KEDRO, KeptMemoryDataset, kedro, kedro_environment, run_pipeline
+from conftest import (
+    KEDRO,
+    TINY_TRANSFER,
+    kedro,
+    kedro_environment,
+    run_pipeline,
+    transfer_inputs,
+    write_two_class_split,
+)
 from imgclf.models.backbones import build_backbone
 from imgclf.pipelines.transfer import create_pipeline
 from imgclf.pipelines.transfer.nodes import resolve_variant, train_on_features
 
-IMAGE = {"size": 32, "color_mode": "grayscale"}
-BACKBONE = {"name": "mobilenet_v2", "weights": None, "cut_at": None}
-DEFAULTS = {
-    "head": {"batch_norm": True, "dense": [{"units": 8, "dropout": 0.5}]},
-    "output": "softmax",
-    "training": {"epochs": 2, "batch_size": 8, "verbose": 0},
-}
-AUGMENTATION = {"training": {"augmentation": {"rotation": 0.05}}}
-SGD = {"training": {"optimizer": {"name": "sgd", "learning_rate": 0.01, "momentum": 0.9}}}
-
-
-def transfer_inputs(split, tmp_path):
-    """In-memory inputs of the transfer pipeline on a tiny two-class split."""
-    test = split["val"].copy()
-    return {
-        "train_index": split["train"],
-        "val_index": split["val"],
-        "test_index": test,
-        "classes": split["classes"],
-        "params:backbone": BACKBONE,
-        "params:transfer.features": {"batch_size": 16},
-        "params:transfer.defaults": DEFAULTS,
-        "params:transfer.adam": {},
-        "params:transfer.sgd": SGD,
-        "params:transfer.adam_aug": AUGMENTATION,
-        "params:transfer.sgd_aug": {**SGD, **AUGMENTATION},
-        "params:image": IMAGE,
-        "params:seed": 0,
-        "params:checkpoint_dir": str(tmp_path / "checkpoints"),
-        **{
-            f"transfer.{variant}.model": KeptMemoryDataset(copy_mode="assign")
-            for variant in ("adam", "sgd", "adam_aug", "sgd_aug")
-        },
-    }
+IMAGE = TINY_TRANSFER["image"]
+BACKBONE = TINY_TRANSFER["backbone"]
+DEFAULTS = TINY_TRANSFER["defaults"]
+AUGMENTATION = TINY_TRANSFER["augmentation"]
 
 
 @pytest.fixture
 def two_class_split_32(tmp_path):
-    from conftest import write_two_class_split
-
     return write_two_class_split(tmp_path / "images", size=32)
 
 

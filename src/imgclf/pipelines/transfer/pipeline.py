@@ -62,7 +62,7 @@ def _variant_pipeline(variant: str, trains_on: str) -> Pipeline:
     namespace = f"{FAMILY}.{variant}"
     defaults, own = f"params:{FAMILY}.defaults", f"params:{namespace}"
     if trains_on == FEATURES:
-        train, data = train_on_features, {"features": f"{FAMILY}.features"}
+        train, data = train_on_features, {"features": "features"}
     else:
         train, data = train_on_images, {"train_index": "train_index", "val_index": "val_index"}
     data["classes"] = "classes"
@@ -88,6 +88,6 @@ def _variant_pipeline(variant: str, trains_on: str) -> Pipeline:
             node(plot_training_curves, inputs="history", outputs="training_curves", name="plot"),
         ],
         namespace=namespace,
-        inputs=set(data.values()),
+        inputs={**data, "features": f"{FAMILY}.features"} if trains_on == FEATURES else data,
         parameters={defaults, own, "params:backbone", "params:checkpoint_dir", *COMMON.values()},
     )
