@@ -24,8 +24,11 @@ install: $(VENV)/.installed
 
 demo: install run
 
+# The demo runs offline: its backbones start from random weights. With a network,
+# `make demo BACKBONE_WEIGHTS=imagenet` downloads and uses the ImageNet weights.
+BACKBONE_WEIGHTS ?= none
 run: install
-	$(BIN)/kedro run
+	$(BIN)/kedro run --params backbone.weights=$(BACKBONE_WEIGHTS)
 
 test: install
 	$(BIN)/ruff check src tests benchmarks
