@@ -81,6 +81,11 @@ def test_kedro_viz_shows_every_pipeline_and_variant_with_layers(project):
         "scratch_cnn.shallow",
         "scratch_cnn.deep",
         "scratch_cnn.tuned",
+        "transfer",
+        "transfer.adam",
+        "transfer.sgd_aug",
+        "finetune.adam_aug",
+        "finetune.sgd_aug",
     } <= set(graph["modular_pipelines"])
     layer_of = {
         node["name"]: node.get("layer") for node in graph["nodes"] if node["type"] == "data"
@@ -92,5 +97,8 @@ def test_kedro_viz_shows_every_pipeline_and_variant_with_layers(project):
     assert layer_of["scratch_cnn.deep.model"] == "models"
     assert layer_of["scratch_cnn.tuned.history"] == "model_output"
     assert layer_of["scratch_cnn.tuned.optimization_history"] == "reporting"
+    assert layer_of["transfer.features"] == "feature"
+    assert layer_of["finetune.sgd_aug.model"] == "models"
     tasks = {node["name"] for node in graph["nodes"] if node["type"] == "task"}
     assert {"scan_images", "group_duplicates", "assign_splits", "tune_hyperparameters"} <= tasks
+    assert {"extract_features"} <= tasks
