@@ -67,10 +67,10 @@ def run(split: dict[str, Any], arguments: argparse.Namespace) -> dict[str, Any]:
 
     from imgclf.imaging.dataset import make_dataset
     from imgclf.pipelines.transfer.nodes import (
-        _transfer_model,
         extract_features,
         resolve_variant,
         train_on_features,
+        variant_network,
     )
     from imgclf.training.fit import set_seeds, train_model
 
@@ -113,7 +113,7 @@ def run(split: dict[str, Any], arguments: argparse.Namespace) -> dict[str, Any]:
 
     keras.backend.clear_session()
     set_seeds(seed)
-    network = _transfer_model(parameters, image=image, num_classes=len(classes))
+    network = variant_network(parameters, image=image, num_classes=len(classes))
     naive_started = time.perf_counter()
     naive_model, naive_history = train_model(
         network.model,

@@ -167,7 +167,7 @@ def train_on_features(
             "augmented: remove its training.augmentation, or use an augmented variant"
         )
     set_seeds(seed)
-    network = _transfer_model(parameters, image=image, num_classes=len(classes))
+    network = variant_network(parameters, image=image, num_classes=len(classes))
     found = json.loads(str(features["metadata"]))
     wanted = _feature_metadata(
         parameters["backbone"], image, classes, weights_digest(network.extractor)
@@ -209,7 +209,7 @@ def train_on_images(
 ) -> tuple[keras.Model, dict[str, Any]]:
     """Train the variant's head on (augmented) images run through the frozen backbone."""
     set_seeds(seed)
-    network = _transfer_model(parameters, image=image, num_classes=len(classes))
+    network = variant_network(parameters, image=image, num_classes=len(classes))
     model, history = train_model(
         network.model,
         train_index,
@@ -232,9 +232,11 @@ def weights_digest(model: keras.Model) -> str:
     return digest.hexdigest()
 
 
-def _transfer_model(
+def variant_network(
     parameters: Mapping[str, Any], *, image: Mapping[str, Any], num_classes: int
 ) -> TransferModel:
+    """The variant's untrained network (model, feature extractor and head); with Keras'
+    global seed set first, the same backbone weights every time."""
     backbone = parse_backbone(parameters["backbone"])
     return build_transfer_model(
         build_backbone(backbone, image_size=size_tuple(image["size"])),
