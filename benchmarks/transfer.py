@@ -178,7 +178,6 @@ def _head_accuracy(model: Any, features: Any, labels: Any) -> float:
     import keras
     import numpy as np
 
-    outputs = features
     layers = model.layers[[layer.name for layer in model.layers].index("backbone") + 1 :]
     predictions = []
     for start in range(0, len(features), 256):

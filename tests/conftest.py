@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import io
+import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
+import time
 import zlib
 from pathlib import Path
 from typing import Any
@@ -231,6 +234,37 @@ def project(tmp_path: Path) -> Path:
 def kedro_environment() -> dict[str, str]:
     """Environment variables for a `kedro` subprocess: no telemetry, quiet TensorFlow."""
     return {**os.environ, "KEDRO_DISABLE_TELEMETRY": "true", "TF_CPP_MIN_LOG_LEVEL": "2"}
+
+
+def kill_once_a_backup_has_epochs(project: Path, command: list[str], epochs: int = 2) -> str:
+    """Start ``command`` in ``project`` and SIGKILL it (its whole process group) as soon as
+    some variant's training backup holds ``epochs`` finished epochs; return that variant's
+    name (e.g. ``scratch_cnn.deep``). Fails the test if no backup gets there."""
+    running = subprocess.Popen(
+        command,
+        cwd=project,
+        env=kedro_environment(),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    checkpoints = project / "data" / "test" / "06_models" / "checkpoints"
+    killed_at = None
+    deadline = time.monotonic() + 300
+    while killed_at is None and time.monotonic() < deadline and running.poll() is None:
+        for metadata in checkpoints.glob("*/keras/training_metadata.json"):
+            try:
+                epochs_done = json.loads(metadata.read_text())["epoch"]
+            except (OSError, ValueError):
+                continue  # being written
+            if epochs_done >= epochs:
+                os.killpg(running.pid, signal.SIGKILL)
+                killed_at = metadata.parent.parent.name
+                break
+        time.sleep(0.1)
+    running.wait(timeout=60)
+    assert killed_at is not None, f"training never got to epoch {epochs}"
+    return killed_at
 
 
 def kedro(project: Path, *arguments: str) -> subprocess.CompletedProcess:

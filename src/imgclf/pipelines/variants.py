@@ -9,14 +9,17 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
 import keras
 import pandas as pd
+from kedro.pipeline import Node, node
 from matplotlib.figure import Figure
 
 from imgclf.reporting.plots import training_curves
 from imgclf.training.config import merge_parameters, parse_training_config
+from imgclf.training.fit import Split, train_model
 from imgclf.training.objective import tune_model
 from imgclf.training.search_space import apply_suggestions
 from imgclf.training.tuning import (
@@ -110,6 +113,30 @@ def tune_variant(
     )
 
 
+def tuning_nodes(
+    tune: Callable[..., tuple[dict[str, Any], pd.DataFrame, Figure, Figure]],
+    inputs: Mapping[str, str],
+) -> list[Node]:
+    """A tuned variant's nodes between ``resolve_parameters`` (which then outputs
+    ``search_config``) and ``train`` (which reads ``config``): ``tune``, called with
+    ``parameters`` and ``inputs`` and returning what :func:`tune_variant` returns, then the
+    best trial's values applied."""
+    return [
+        node(
+            tune,
+            inputs={"parameters": "search_config", **inputs},
+            outputs=["best_params", "trials", "optimization_history", "param_importances"],
+            name="tune_hyperparameters",
+        ),
+        node(
+            apply_best_parameters,
+            inputs=["search_config", "best_params"],
+            outputs="config",
+            name="apply_best_parameters",
+        ),
+    ]
+
+
 def apply_best_parameters(parameters: Mapping[str, Any], best: Mapping[str, Any]) -> dict[str, Any]:
     """The variant's parameters with the best trial's values in place."""
     space = parse_tuning_config(parameters["tuning"]).search_space
@@ -121,14 +148,32 @@ def plot_training_curves(history: Mapping[str, Any]) -> Figure:
     return training_curves(dict(history), title=f"{history['variant']}: training curves")
 
 
-def without_optimizer(model: keras.Model) -> keras.Model:
-    """The trained network, uncompiled, so that its saved file holds no optimizer state (for
-    Adam, twice the trainable weights): what prediction and fine-tuning need."""
-    return keras.Model(model.input, model.output, name=model.name)
-
-
-def log_training(parameters: Mapping[str, Any], history: Mapping[str, Any]) -> None:
-    """One log line: the variant's best epoch and its training time."""
+def train_variant(
+    parameters: Mapping[str, Any],
+    model: keras.Model,
+    train: Split,
+    val: Split,
+    classes: list[str],
+    *,
+    image: Mapping[str, Any] | None,
+    seed: int,
+    checkpoint_dir: str,
+) -> tuple[keras.Model, dict[str, Any]]:
+    """Train a variant's model with its ``training`` block (see
+    :func:`imgclf.training.fit.train_model`) and log the result. A killed run resumes from
+    its backup in ``checkpoint_dir/<variant>`` when run again with the same parameters and
+    data."""
+    model, history = train_model(
+        model,
+        train,
+        val,
+        classes,
+        image=image,
+        training=parameters["training"],
+        seed=seed,
+        backup_dir=Path(checkpoint_dir) / parameters["name"],
+        fingerprint=parameters,
+    )
     logger.info(
         "%s: best %s %.4f at epoch %s of %d (%.1f s)",
         parameters["name"],
@@ -138,3 +183,10 @@ def log_training(parameters: Mapping[str, Any], history: Mapping[str, Any]) -> N
         history["epochs_run"],
         history["total_seconds"],
     )
+    return model, history
+
+
+def without_optimizer(model: keras.Model) -> keras.Model:
+    """The trained network, uncompiled, so that its saved file holds no optimizer state (for
+    Adam, twice the trainable weights): what prediction and fine-tuning need."""
+    return keras.Model(model.input, model.output, name=model.name)

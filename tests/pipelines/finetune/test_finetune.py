@@ -1,10 +1,6 @@
 """The finetune pipeline: from the matching transfer model, partly unfrozen, tuned, resumable."""
 
 import json
-import os
-import signal
-import subprocess
-import time
 
 import numpy as np
 import pytest
@@ -12,7 +8,7 @@ import pytest
 from conftest import (
     KEDRO,
     kedro,
-    kedro_environment,
+    kill_once_a_backup_has_epochs,
     run_pipeline,
     transfer_inputs,
     write_two_class_split,
@@ -124,30 +120,8 @@ def test_a_killed_fine_tuning_run_resumes_at_its_last_finished_epoch(project):
         *(KEDRO, "run", "--env", "test", "--pipelines", "finetune"),
         *("--params", "finetune.defaults.training.epochs=4"),
     ]
-    running = subprocess.Popen(
-        command,
-        cwd=project,
-        env=kedro_environment(),
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        start_new_session=True,
-    )
     checkpoints = data / "06_models" / "checkpoints"
-    killed_at = None
-    deadline = time.monotonic() + 300
-    while killed_at is None and time.monotonic() < deadline and running.poll() is None:
-        for metadata in checkpoints.glob("*/keras/training_metadata.json"):
-            try:
-                epochs_done = json.loads(metadata.read_text())["epoch"]
-            except (OSError, ValueError):
-                continue  # being written
-            if epochs_done >= 2:
-                os.killpg(running.pid, signal.SIGKILL)
-                killed_at = metadata.parent.parent.name
-                break
-        time.sleep(0.1)
-    running.wait(timeout=60)
-    assert killed_at is not None, "fine-tuning never got to a second epoch"
+    killed_at = kill_once_a_backup_has_epochs(project, command)
     variant = killed_at.split(".")[1]
 
     assert not (data / f"07_model_output/finetune/{variant}/history.json").exists()

@@ -1,10 +1,7 @@
 """The scratch_cnn pipeline: variants from parameters, trained, tuned and resumable."""
 
 import json
-import os
-import signal
 import subprocess
-import time
 
 import keras
 import numpy as np
@@ -13,7 +10,13 @@ import pandas as pd
 import pytest
 from matplotlib.figure import Figure
 
-from conftest import KEDRO, kedro, kedro_environment, run_pipeline
+from conftest import (
+    KEDRO,
+    kedro,
+    kedro_environment,
+    kill_once_a_backup_has_epochs,
+    run_pipeline,
+)
 from imgclf.pipelines.scratch_cnn import create_pipeline
 from imgclf.pipelines.scratch_cnn.nodes import resolve_variant
 from imgclf.training.tuning import make_storage
@@ -165,30 +168,8 @@ def test_a_killed_run_resumes_at_its_last_finished_epoch(project):
         *(KEDRO, "run", "--env", "test", "--pipelines", "scratch_cnn"),
         *("--params", "scratch_cnn.defaults.training.epochs=40"),
     ]
-    running = subprocess.Popen(
-        command,
-        cwd=project,
-        env=kedro_environment(),
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        start_new_session=True,
-    )
     checkpoints = data / "06_models" / "checkpoints"
-    killed_at = None
-    deadline = time.monotonic() + 300
-    while killed_at is None and time.monotonic() < deadline and running.poll() is None:
-        for metadata in checkpoints.glob("*/keras/training_metadata.json"):
-            try:
-                epochs_done = json.loads(metadata.read_text())["epoch"]
-            except (OSError, ValueError):
-                continue  # being written
-            if epochs_done >= 2:
-                os.killpg(running.pid, signal.SIGKILL)
-                killed_at = metadata.parent.parent.name
-                break
-        time.sleep(0.1)
-    running.wait(timeout=60)
-    assert killed_at is not None, "training never got to a second epoch"
+    killed_at = kill_once_a_backup_has_epochs(project, command)
     variant = killed_at.split(".")[1]
     assert not (data / f"07_model_output/scratch_cnn/{variant}/history.json").exists()
 

@@ -11,7 +11,6 @@ from __future__ import annotations
 import dataclasses
 import logging
 from collections.abc import Mapping
-from pathlib import Path
 from typing import Any
 
 import keras
@@ -20,12 +19,12 @@ from matplotlib.figure import Figure
 
 from imgclf.models.transfer import parse_unfreeze, unfreeze_backbone
 from imgclf.pipelines.variants import (
-    log_training,
     merge_variant,
+    train_variant,
     tune_variant,
     without_optimizer,
 )
-from imgclf.training.fit import set_seeds, train_model
+from imgclf.training.fit import set_seeds
 
 logger = logging.getLogger(__name__)
 
@@ -70,18 +69,16 @@ def finetune(
     killed run resumes from its backup in ``checkpoint_dir/<variant>``."""
     set_seeds(seed)
     model, backbone_parameters = _unfrozen_copy(transfer_model, parameters)
-    model, history = train_model(
+    model, history = train_variant(
+        parameters,
         model,
         train_index,
         val_index,
         classes,
         image=image,
-        training=parameters["training"],
         seed=seed,
-        backup_dir=Path(checkpoint_dir) / parameters["name"],
-        fingerprint=parameters,
+        checkpoint_dir=checkpoint_dir,
     )
-    log_training(parameters, history)
     return without_optimizer(model), {
         "variant": parameters["name"],
         "source": parameters["source"],

@@ -15,7 +15,7 @@ from typing import Any
 
 from kedro.pipeline import Pipeline, node
 
-from imgclf.pipelines.variants import apply_best_parameters, named_resolver, plot_training_curves
+from imgclf.pipelines.variants import named_resolver, plot_training_curves, tuning_nodes
 
 from .nodes import finetune, resolve_variant, tune_finetune
 
@@ -53,20 +53,7 @@ def _variant_pipeline(variant: str, source: str, tuned: bool) -> Pipeline:
         )
     ]
     if tuned:
-        nodes += [
-            node(
-                tune_finetune,
-                inputs={"parameters": resolved, "transfer_model": "transfer_model", **DATA},
-                outputs=["best_params", "trials", "optimization_history", "param_importances"],
-                name="tune_hyperparameters",
-            ),
-            node(
-                apply_best_parameters,
-                inputs=[resolved, "best_params"],
-                outputs="config",
-                name="apply_best_parameters",
-            ),
-        ]
+        nodes += tuning_nodes(tune_finetune, {"transfer_model": "transfer_model", **DATA})
     nodes += [
         node(
             finetune,

@@ -10,7 +10,6 @@ and trains with the best trial's values. The heavy lifting lives in
 from __future__ import annotations
 
 from collections.abc import Mapping
-from pathlib import Path
 from typing import Any
 
 import keras
@@ -19,8 +18,8 @@ from matplotlib.figure import Figure
 
 from imgclf.imaging.decode import image_shape
 from imgclf.models.cnn import build_cnn, parse_architecture
-from imgclf.pipelines.variants import log_training, merge_variant, tune_variant
-from imgclf.training.fit import set_seeds, train_model
+from imgclf.pipelines.variants import merge_variant, train_variant, tune_variant
+from imgclf.training.fit import set_seeds
 
 VARIANT_KEYS = ("architecture", "training", "tuning")
 
@@ -60,18 +59,16 @@ def train_cnn(
     ``checkpoint_dir/<variant>`` when run again with the same parameters and data."""
     set_seeds(seed)
     model = _build(parameters, image=image, num_classes=len(classes))
-    model, history = train_model(
+    model, history = train_variant(
+        parameters,
         model,
         train_index,
         val_index,
         classes,
         image=image,
-        training=parameters["training"],
         seed=seed,
-        backup_dir=Path(checkpoint_dir) / parameters["name"],
-        fingerprint=parameters,
+        checkpoint_dir=checkpoint_dir,
     )
-    log_training(parameters, history)
     return model, {"variant": parameters["name"], **history}
 
 

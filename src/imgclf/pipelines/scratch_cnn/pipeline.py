@@ -18,7 +18,7 @@ from typing import Any
 
 from kedro.pipeline import Pipeline, node
 
-from imgclf.pipelines.variants import apply_best_parameters, named_resolver, plot_training_curves
+from imgclf.pipelines.variants import named_resolver, plot_training_curves, tuning_nodes
 
 from .nodes import resolve_variant, train_cnn, tune_cnn
 
@@ -58,20 +58,7 @@ def _variant_pipeline(variant: str, tuned: bool) -> Pipeline:
         ),
     ]
     if tuned:
-        nodes += [
-            node(
-                tune_cnn,
-                inputs={"parameters": resolved, **DATA},
-                outputs=["best_params", "trials", "optimization_history", "param_importances"],
-                name="tune_hyperparameters",
-            ),
-            node(
-                apply_best_parameters,
-                inputs=[resolved, "best_params"],
-                outputs="config",
-                name="apply_best_parameters",
-            ),
-        ]
+        nodes += tuning_nodes(tune_cnn, DATA)
     nodes += [
         node(
             train_cnn,

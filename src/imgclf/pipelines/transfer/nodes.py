@@ -15,7 +15,6 @@ import json
 import logging
 import time
 from collections.abc import Mapping
-from pathlib import Path
 from typing import Any
 
 import keras
@@ -29,13 +28,12 @@ from imgclf.models.backbones import build_backbone, parse_backbone
 from imgclf.models.head import parse_head, parse_output
 from imgclf.models.summary import count_parameters
 from imgclf.models.transfer import TransferModel, build_transfer_model, feature_extractor
-from imgclf.pipelines.variants import log_training, merge_variant, without_optimizer
+from imgclf.pipelines.variants import merge_variant, train_variant, without_optimizer
 from imgclf.training.fit import (
     BYTES_PER_MB,
     ArraySplit,
     keras_verbosity,
     set_seeds,
-    train_model,
     weights_bytes,
 )
 
@@ -183,16 +181,15 @@ def train_on_features(
         split: ArraySplit(features[f"{split}_features"], features[f"{split}_labels"])
         for split in ("train", "val")
     }
-    _, history = train_model(
+    _, history = train_variant(
+        parameters,
         network.head,
         splits["train"],
         splits["val"],
         classes,
         image=None,
-        training=parameters["training"],
         seed=seed,
-        backup_dir=Path(checkpoint_dir) / parameters["name"],
-        fingerprint=parameters,
+        checkpoint_dir=checkpoint_dir,
     )
     return _trained(parameters, network.model, history, features="cached")
 
@@ -210,16 +207,15 @@ def train_on_images(
     """Train the variant's head on (augmented) images run through the frozen backbone."""
     set_seeds(seed)
     network = variant_network(parameters, image=image, num_classes=len(classes))
-    model, history = train_model(
+    model, history = train_variant(
+        parameters,
         network.model,
         train_index,
         val_index,
         classes,
         image=image,
-        training=parameters["training"],
         seed=seed,
-        backup_dir=Path(checkpoint_dir) / parameters["name"],
-        fingerprint=parameters,
+        checkpoint_dir=checkpoint_dir,
     )
     return _trained(parameters, model, history, features="computed every epoch")
 
@@ -263,7 +259,6 @@ def _feature_metadata(
 def _trained(
     parameters: Mapping[str, Any], model: keras.Model, history: dict[str, Any], *, features: str
 ) -> tuple[keras.Model, dict[str, Any]]:
-    log_training(parameters, history)
     history = {
         **history,
         # the whole model's counts, not those of the head that trained on cached features
