@@ -2,7 +2,7 @@
 
 from kedro.pipeline import Pipeline
 
-from imgclf.pipelines import finetune, ingest, scratch_cnn, split, transfer
+from imgclf.pipelines import evaluate, finetune, ingest, scratch_cnn, split, transfer
 
 
 def register_pipelines() -> dict[str, Pipeline]:
@@ -13,6 +13,7 @@ def register_pipelines() -> dict[str, Pipeline]:
         "scratch_cnn": scratch_cnn.create_pipeline(),
         "transfer": transfer.create_pipeline(),
         "finetune": finetune.create_pipeline(),
+        "evaluate": evaluate.create_pipeline(),
     }
     pipelines["__default__"] = sum(pipelines.values(), Pipeline([]))
     return pipelines

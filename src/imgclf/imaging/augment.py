@@ -108,6 +108,17 @@ class AugmentationConfig:
         """Whether this configuration leaves images unchanged."""
         return not (self.has_geometry or self.brightness is not None or self.contrast)
 
+    def describe(self) -> str:
+        """The transforms that are on, e.g. ``"rotation 0.05, zoom 0.1, horizontal_flip"``,
+        or ``"none"``."""
+        active = [
+            field.name if value is True else f"{field.name} {value}"
+            for field in dataclasses.fields(self)
+            if field.name in _STREAMS
+            and (value := getattr(self, field.name)) not in (field.default, False)
+        ]
+        return ", ".join(active) or "none"
+
 
 VALID_KEYS = tuple(field.name for field in dataclasses.fields(AugmentationConfig))
 

@@ -172,7 +172,8 @@ def train_model(
 
     Returns:
         The trained model (with the best weights when early stopping restores
-        them) and its history (see :func:`summarise_history`).
+        them) and its history (see :func:`summarise_history`), plus ``classes`` (what
+        the model's outputs mean) and ``wall_seconds_this_run``.
 
     Raises:
         ValueError: for a bad ``training`` block, an image shape that does not
@@ -243,6 +244,7 @@ def train_model(
         planned_epochs=training.epochs,
         resumed_at_epoch=epoch_log.first_epoch or 0,
     )
+    history["classes"] = list(classes)
     history["wall_seconds_this_run"] = round(time.perf_counter() - started, 3)
     return model, history
 

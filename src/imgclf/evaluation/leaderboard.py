@@ -1,0 +1,171 @@
+"""The leaderboard: one row per evaluated model, and the short written summary that
+closes the seed reports (best overall, best per family, the fastest model close to the
+best).
+
+A row comes from a model's metrics (see :func:`model_facts` and
+``imgclf.pipelines.evaluate.nodes.score_model``), never from the model file, so the
+leaderboard of a hundred models loads no network.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+import pandas as pd
+
+from imgclf.imaging.augment import parse_augmentation
+from imgclf.reporting.tables import display_value
+
+COLUMNS = [
+    "model",
+    "family",
+    "variant",
+    "backbone",
+    "optimizer",
+    "augmentation",
+    "parameters_total",
+    "parameters_trainable",
+    "size_mb",
+    "epochs_run",
+    "best_epoch",
+    "seconds_per_epoch",
+    "training_seconds",
+    "val_accuracy",
+    "test_accuracy",
+    "test_loss",
+    "macro_f1",
+]
+
+INTEGER_COLUMNS = ("parameters_total", "parameters_trainable", "epochs_run", "best_epoch")
+
+
+def model_facts(config: Mapping[str, Any], history: Mapping[str, Any]) -> dict[str, Any]:
+    """What the leaderboard says of a model besides its scores, from the ``.config`` and
+    ``.history`` its training pipeline wrote: family and variant (from the config's
+    ``name``), backbone, optimizer, augmentation, parameters, size and timing."""
+    name = str(config["name"])
+    family, _, variant = name.partition(".")
+    training = config.get("training") or {}
+    optimizer = (training.get("optimizer") or {}).get("name") or config.get("solver")
+    backbone = (config.get("backbone") or {}).get("name")
+    parameters = history.get("parameters") or {}
+    return {
+        "model": name,
+        "family": family,
+        "variant": variant,
+        "backbone": backbone,
+        "optimizer": optimizer,
+        "augmentation": parse_augmentation(training.get("augmentation")).describe(),
+        "parameters_total": parameters.get("total"),
+        "parameters_trainable": parameters.get("trainable"),
+        "size_mb": history.get("model_size_mb"),
+        "epochs_run": history.get("epochs_run"),
+        "best_epoch": history.get("best_epoch"),
+        "seconds_per_epoch": history.get("seconds_per_epoch"),
+        "training_seconds": history.get("total_seconds"),
+    }
+
+
+def leaderboard_table(metrics: Iterable[Mapping[str, Any]]) -> pd.DataFrame:
+    """One row per model's metrics, best first: by test accuracy, then lower test loss.
+
+    Raises:
+        ValueError: if there are no metrics, or two share a model name.
+    """
+    rows = [
+        {
+            **entry["facts"],
+            "val_accuracy": entry["val"]["accuracy"],
+            "test_accuracy": entry["test"]["accuracy"],
+            "test_loss": entry["test"]["loss"],
+            "macro_f1": entry["test"]["macro"]["f1"],
+        }
+        for entry in metrics
+    ]
+    if not rows:
+        raise ValueError("the leaderboard needs the metrics of at least one model")
+    table = pd.DataFrame(rows, columns=COLUMNS).astype(
+        {column: "Int64" for column in INTEGER_COLUMNS}
+    )
+    repeated = table["model"][table["model"].duplicated()].tolist()
+    if repeated:
+        raise ValueError(f"models listed twice: {', '.join(repeated)}")
+    table = table.sort_values(["test_accuracy", "test_loss"], ascending=[False, True])
+    return table.reset_index(drop=True)
+
+
+def summary(table: pd.DataFrame, *, tolerance: float) -> str:
+    """The leaderboard in a few Markdown sentences: the best model overall, the best of each
+    family, and the quickest to train among the models within ``tolerance`` (0.01 = one
+    percentage point) of the best test accuracy.
+
+    Raises:
+        ValueError: for an empty table or a negative tolerance.
+    """
+    if table.empty:
+        raise ValueError("cannot summarise an empty leaderboard")
+    if tolerance < 0:
+        raise ValueError(f"tolerance must be at least 0; got {tolerance}")
+    ranked = table.sort_values(["test_accuracy", "test_loss"], ascending=[False, True])
+    best = ranked.iloc[0]
+    lines = [
+        "## Summary",
+        "",
+        f"- **Best overall: {best['model']}**, test accuracy {best['test_accuracy']:.3f}, "
+        f"macro F1 {best['macro_f1']:.3f}, test loss {best['test_loss']:.3f}"
+        f"{_size(best)}.",
+        "- Best of each family:",
+    ]
+    for family, rows in ranked.groupby("family", sort=False):
+        top = rows.iloc[0]
+        lines.append(
+            f"  - {family}: {top['model']}, test accuracy {top['test_accuracy']:.3f} "
+            f"({_gap(top, best)})"
+        )
+    close = ranked[ranked["test_accuracy"] >= best["test_accuracy"] - tolerance]
+    quickest = close.sort_values("training_seconds", na_position="last").iloc[0]
+    points = round(tolerance * 100, 2)
+    within = f"within {points:g} point{'' if points == 1 else 's'} of the best"
+    if quickest["model"] == best["model"]:
+        lines.append(
+            f"- No other model is {within}; {best['model']} trained in "
+            f"{_seconds(best['training_seconds'])}."
+        )
+    else:
+        lines.append(
+            f"- **Quickest {within}: {quickest['model']}**, test accuracy "
+            f"{quickest['test_accuracy']:.3f}, trained in {_seconds(quickest['training_seconds'])} "
+            f"against {_seconds(best['training_seconds'])} for the best{_size(quickest)}."
+        )
+    baseline = ranked[ranked["family"] == "baseline"]
+    if not baseline.empty and len(baseline) < len(ranked):
+        floor = baseline.iloc[0]
+        networks = ranked[ranked["family"] != "baseline"]
+        beaten = int((networks["test_accuracy"] > floor["test_accuracy"]).sum())
+        lines.append(
+            f"- The pixel baseline ({floor['model']}) scores {floor['test_accuracy']:.3f}: "
+            f"{beaten} of {len(networks)} networks beat it."
+        )
+    lines.append(
+        "- Test accuracy is measured on "
+        "one split; differences of a point or two between models can be noise."
+    )
+    return "\n".join(lines) + "\n"
+
+
+def _gap(row: pd.Series, best: pd.Series) -> str:
+    if row["model"] == best["model"]:
+        return "the best overall"
+    return f"{(best['test_accuracy'] - row['test_accuracy']) * 100:.1f} points below the best"
+
+
+def _size(row: pd.Series) -> str:
+    if pd.isna(row["parameters_total"]):
+        return ""
+    return f", {int(row['parameters_total']):,} parameters, {row['size_mb']:.1f} MB"
+
+
+def _seconds(value: Any) -> str:
+    shown = display_value(value, digits=1)
+    return shown if shown == "—" else f"{shown} s"

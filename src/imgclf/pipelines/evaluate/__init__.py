@@ -1,0 +1,6 @@
+"""The ``evaluate`` pipeline: test metrics, plots and explanations of every trained model,
+a pixel baseline, the leaderboard and the report."""
+
+from .pipeline import create_pipeline
+
+__all__ = ["create_pipeline"]

@@ -1,0 +1,196 @@
+"""The ``evaluate`` pipeline: every trained model scored on the test set, compared with a
+pixel baseline and with each other, and explained.
+
+For each model ``<family>.<variant>`` of the training pipelines (and the baseline
+``baseline.logistic_regression``) it writes ``<family>.<variant>.val_predictions`` and
+``.test_predictions`` (one row per image), ``.metrics`` (test accuracy and loss,
+precision, recall and F1 per class, macro and weighted, top-k accuracy, confusion
+matrix, least confident predictions), ``.evaluation_plots`` (confusion matrices,
+training curves, galleries of misclassified and least confident images) and, for
+networks, ``.explanations`` (Grad-CAM overlays, first and last convolution activation
+maps). Then ``leaderboard`` (CSV), ``leaderboard_markdown``, ``leaderboard_plot``,
+``leaderboard_summary`` and the self-contained HTML ``report``.
+
+Parameters: ``params:evaluate``, ``params:baseline.logistic_regression``, and the
+project-wide ``params:image`` and ``params:seed``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from kedro.pipeline import Pipeline, node
+
+from imgclf.pipelines import finetune, scratch_cnn, transfer
+from imgclf.pipelines.variants import named_resolver
+
+from .nodes import (
+    build_leaderboard,
+    explain_model,
+    leaderboard_markdown,
+    plot_evaluation,
+    plot_leaderboard,
+    predict_baseline_splits,
+    predict_splits,
+    report_section,
+    resolve_baseline,
+    score_model,
+    summarise_leaderboard,
+    train_baseline,
+    write_report,
+)
+
+BASELINE = "baseline.logistic_regression"
+SPLIT = {"val_index": "val_index", "test_index": "test_index", "classes": "classes"}
+COMMON = {"image": "params:image", "evaluate": "params:evaluate"}
+
+
+def trained_models() -> list[str]:
+    """``<family>.<variant>`` of every model the training pipelines write."""
+    return [
+        f"{family.FAMILY}.{variant}"
+        for family in (scratch_cnn.pipeline, transfer.pipeline, finetune.pipeline)
+        for variant in family.VARIANTS
+    ]
+
+
+def create_pipeline(**kwargs: Any) -> Pipeline:
+    """Create the pipeline: the baseline, every model's evaluation, the leaderboard and
+    the report."""
+    models = trained_models()
+    evaluated = [*models, BASELINE]
+    pipelines = [_baseline_pipeline()]
+    pipelines += [_model_pipeline(name, network=True) for name in models]
+    pipelines.append(_model_pipeline(BASELINE, network=False))
+    return sum(pipelines, Pipeline([])) + Pipeline(
+        [
+            node(
+                build_leaderboard,
+                inputs={name: f"{name}.metrics" for name in evaluated},
+                outputs="leaderboard",
+                name="build_leaderboard",
+            ),
+            node(
+                leaderboard_markdown,
+                "leaderboard",
+                "leaderboard_markdown",
+                name="leaderboard_markdown",
+            ),
+            node(plot_leaderboard, "leaderboard", "leaderboard_plot", name="plot_leaderboard"),
+            node(
+                summarise_leaderboard,
+                ["leaderboard", "params:evaluate"],
+                "leaderboard_summary",
+                name="summarise_leaderboard",
+            ),
+            node(
+                write_report,
+                inputs={
+                    "dataset_profile": "dataset_profile",
+                    "split_report": "split_report",
+                    "leaderboard": "leaderboard",
+                    "leaderboard_summary": "leaderboard_summary",
+                    "leaderboard_plot": "leaderboard_plot",
+                    **{name: f"{name}.report_section" for name in evaluated},
+                },
+                outputs="report",
+                name="write_report",
+            ),
+        ]
+    )
+
+
+def _baseline_pipeline() -> Pipeline:
+    own = f"params:{BASELINE}"
+    return Pipeline(
+        [
+            node(
+                named_resolver(resolve_baseline, BASELINE), own, "config", name="resolve_parameters"
+            ),
+            node(
+                train_baseline,
+                inputs={
+                    "parameters": "config",
+                    "train_index": "train_index",
+                    "val_index": "val_index",
+                    "classes": "classes",
+                    "image": "params:image",
+                    "seed": "params:seed",
+                },
+                outputs=["model", "history"],
+                name="train",
+            ),
+            node(
+                predict_baseline_splits,
+                inputs={"model": "model", "parameters": "config", **SPLIT, "image": "params:image"},
+                outputs=["val_predictions", "test_predictions"],
+                name="predict",
+            ),
+        ],
+        namespace=BASELINE,
+        inputs={"train_index", *SPLIT.values()},
+        parameters={own, "params:image", "params:seed"},
+    )
+
+
+def _model_pipeline(name: str, *, network: bool) -> Pipeline:
+    """Score, plot (and for a network: predict and explain) the model ``name``."""
+    nodes = []
+    if network:
+        nodes.append(
+            node(
+                predict_splits,
+                inputs={"model": "model", **SPLIT, **COMMON},
+                outputs=["val_predictions", "test_predictions"],
+                name="predict",
+            )
+        )
+    nodes += [
+        node(
+            score_model,
+            inputs={
+                "config": "config",
+                "history": "history",
+                "val_predictions": "val_predictions",
+                "test_predictions": "test_predictions",
+                "classes": "classes",
+                "evaluate": "params:evaluate",
+            },
+            outputs="metrics",
+            name="score",
+        ),
+        node(
+            plot_evaluation,
+            inputs=["metrics", "history", "test_predictions", "params:image", "params:evaluate"],
+            outputs="evaluation_plots",
+            name="plot",
+        ),
+    ]
+    sections = {"metrics": "metrics", "evaluation_plots": "evaluation_plots"}
+    if network:
+        nodes.append(
+            node(
+                explain_model,
+                inputs=["model", "test_predictions", "params:image", "params:evaluate"],
+                outputs="explanations",
+                name="explain",
+            )
+        )
+        sections["explanations"] = "explanations"
+    nodes.append(node(report_section, sections, "report_section", name="report_section"))
+    # a network's predictions are made here; the baseline's come from its own namespace
+    made = ["metrics", "evaluation_plots", "report_section"]
+    made += ["val_predictions", "test_predictions", "explanations"] if network else []
+    read = [
+        "config",
+        "history",
+        *(["model"] if network else ["val_predictions", "test_predictions"]),
+    ]
+    shared = SPLIT.values() if network else ["classes"]
+    return Pipeline(
+        nodes,
+        namespace=f"evaluate.{name}",
+        inputs={**{key: f"{name}.{key}" for key in read}, **{key: key for key in shared}},
+        outputs={key: f"{name}.{key}" for key in made},
+        parameters={"params:image", "params:evaluate"},
+    )
