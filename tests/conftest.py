@@ -218,17 +218,21 @@ PROJECT = Path(__file__).resolve().parents[1]
 KEDRO = str(Path(sys.executable).with_name("kedro"))
 
 
-@pytest.fixture
-def project(tmp_path: Path) -> Path:
-    """The project's conf and metadata in a temporary folder (the package is installed), so
-    runs write their data there."""
-    root = tmp_path / "project"
+def copy_project(root: Path) -> Path:
+    """The project's conf and metadata copied to ``root`` (the package is installed), so
+    runs there write their data there."""
     shutil.copytree(PROJECT / "conf", root / "conf", ignore=shutil.ignore_patterns("local"))
     (root / "conf" / "local").mkdir()
     for name in ("pyproject.toml", ".telemetry"):
         shutil.copy(PROJECT / name, root / name)
     (root / "src").mkdir()
     return root
+
+
+@pytest.fixture
+def project(tmp_path: Path) -> Path:
+    """A copy of the project in a temporary folder (see :func:`copy_project`)."""
+    return copy_project(tmp_path / "project")
 
 
 def kedro_environment() -> dict[str, str]:

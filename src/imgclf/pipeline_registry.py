@@ -2,11 +2,13 @@
 
 from kedro.pipeline import Pipeline
 
-from imgclf.pipelines import evaluate, finetune, ingest, scratch_cnn, split, transfer
+from imgclf.pipelines import evaluate, finetune, ingest, predict, scratch_cnn, split, transfer
 
 
 def register_pipelines() -> dict[str, Pipeline]:
-    """Register each pipeline under its name; ``__default__`` runs them all in order."""
+    """Register each pipeline under its name. ``__default__`` runs all but ``predict``, which
+    labels new images with a model once the others have run:
+    ``kedro run --pipelines predict``."""
     pipelines = {
         "ingest": ingest.create_pipeline(),
         "split": split.create_pipeline(),
@@ -16,4 +18,5 @@ def register_pipelines() -> dict[str, Pipeline]:
         "evaluate": evaluate.create_pipeline(),
     }
     pipelines["__default__"] = sum(pipelines.values(), Pipeline([]))
+    pipelines["predict"] = predict.create_pipeline()
     return pipelines

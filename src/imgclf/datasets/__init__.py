@@ -2,12 +2,14 @@
 
 Each image listing's ``load()`` returns a DataFrame with one row per image file — ``path``,
 ``label``, ``source_split``, ``bytes``, ``modified`` — without decoding any pixels.
-``NpzDataset`` stores named NumPy arrays (the transfer pipeline's cached features).
+``NpzDataset`` stores named NumPy arrays (the transfer pipeline's cached features);
+``SavedModelDataset`` exports a Keras model as a TensorFlow SavedModel.
 """
 
 from imgclf.datasets.image_directory import ImageDirectoryDataset
 from imgclf.datasets.npz import NpzDataset
 from imgclf.datasets.optional_parquet import OptionalParquetDataset
+from imgclf.datasets.saved_model import SavedModelDataset
 from imgclf.datasets.sklearn_digits import SklearnDigitsDataset
 from imgclf.datasets.synthetic_fingers import SyntheticFingersDataset
 
@@ -15,6 +17,7 @@ __all__ = [
     "ImageDirectoryDataset",
     "NpzDataset",
     "OptionalParquetDataset",
+    "SavedModelDataset",
     "SklearnDigitsDataset",
     "SyntheticFingersDataset",
 ]

@@ -67,6 +67,12 @@ def model_facts(config: Mapping[str, Any], history: Mapping[str, Any]) -> dict[s
     }
 
 
+def with_integer_columns(table: pd.DataFrame) -> pd.DataFrame:
+    """The leaderboard with its counts as nullable integers again (a CSV round trip turns
+    a column with a missing value into floats)."""
+    return table.astype({column: "Int64" for column in INTEGER_COLUMNS if column in table})
+
+
 def leaderboard_table(metrics: Iterable[Mapping[str, Any]]) -> pd.DataFrame:
     """One row per model's metrics, best first: by test accuracy, then lower test loss.
 

@@ -20,7 +20,12 @@ from imgclf.evaluation.baseline import (
     train_pixel_classifier,
 )
 from imgclf.evaluation.config import parse_evaluation
-from imgclf.evaluation.leaderboard import leaderboard_table, model_facts, summary
+from imgclf.evaluation.leaderboard import (
+    leaderboard_table,
+    model_facts,
+    summary,
+    with_integer_columns,
+)
 from imgclf.evaluation.metrics import classification_scores, normalise_rows
 from imgclf.evaluation.predictions import predict_index, prediction_table, table_probabilities
 from imgclf.imaging.decode import read_image
@@ -260,7 +265,7 @@ def build_leaderboard(**metrics: dict[str, Any]) -> pd.DataFrame:
 
 def leaderboard_markdown(leaderboard: pd.DataFrame) -> str:
     """The leaderboard as a Markdown table."""
-    return "# Leaderboard\n\n" + markdown_table(leaderboard)
+    return "# Leaderboard\n\n" + markdown_table(with_integer_columns(leaderboard))
 
 
 def plot_leaderboard(leaderboard: pd.DataFrame) -> Image.Image:
@@ -360,7 +365,7 @@ def write_report(
                 "leaderboard",
                 "Leaderboard",
                 html.markdown_lines(leaderboard_summary)
-                + html.table(leaderboard)
+                + html.table(with_integer_columns(leaderboard))
                 + html.image_tag(leaderboard_plot, "leaderboard"),
             ),
             ("models", "Models", "\n".join(ranked)),

@@ -1,0 +1,100 @@
+"""The whole default graph on conf/test, then predict: every model scored, the baseline
+beside them, the leaderboard, the report and predictions with the best network."""
+
+from __future__ import annotations
+
+import json
+
+import pandas as pd
+import pytest
+from tests.conftest import copy_project, kedro
+
+from imgclf.pipelines.evaluate.pipeline import BASELINE, trained_models
+
+NETWORKS = trained_models()
+
+
+@pytest.fixture(scope="module")
+def finished_project(tmp_path_factory):
+    root = copy_project(tmp_path_factory.mktemp("evaluate") / "project")
+    kedro(root, "run", "--env", "test")
+    kedro(root, "run", "--env", "test", "--pipelines", "predict")
+    return root / "data" / "test"
+
+
+def test_every_variant_and_the_baseline_are_on_the_leaderboard(finished_project):
+    leaderboard = pd.read_csv(finished_project / "08_reporting" / "leaderboard.csv")
+    assert sorted(leaderboard["model"]) == sorted([*NETWORKS, BASELINE])
+    assert leaderboard["test_accuracy"].is_monotonic_decreasing
+    assert set(leaderboard["family"]) == {"scratch_cnn", "transfer", "finetune", "baseline"}
+    assert leaderboard.loc[leaderboard["family"] == "transfer", "backbone"].eq("resnet50").all()
+    summary = (finished_project / "08_reporting" / "leaderboard_summary.md").read_text()
+    assert f"**Best overall: {leaderboard['model'].iloc[0]}**" in summary
+    assert (finished_project / "08_reporting" / "leaderboard.md").read_text().count(
+        "\n| "
+    ) == 12  # head, rule, 10 rows
+
+
+@pytest.mark.parametrize("name", ["transfer.sgd_aug", "scratch_cnn.tuned", BASELINE])
+def test_metrics_agree_with_the_saved_test_predictions(finished_project, name):
+    family, variant = name.split(".")
+    metrics = json.loads(
+        (finished_project / "08_reporting" / family / variant / "metrics.json").read_text()
+    )
+    predictions = pd.read_csv(
+        finished_project / "07_model_output" / family / variant / "test_predictions.csv"
+    )
+    test_index = pd.read_parquet(finished_project / "05_model_input" / "test_index.parquet")
+
+    assert predictions["path"].tolist() == test_index["path"].tolist()
+    assert metrics["test"]["accuracy"] == pytest.approx(predictions["correct"].mean())
+    assert (
+        metrics["test"]["examples"]
+        == len(test_index)
+        == sum(map(sum, metrics["test"]["confusion_matrix"]))
+    )
+    assert metrics["misclassified"] == int((~predictions["correct"]).sum())
+    margins = [row["margin"] for row in metrics["least_confident"]]
+    assert margins == sorted(margins) and margins[0] == pytest.approx(predictions["margin"].min())
+
+
+def test_plots_and_explanations_lie_beside_the_metrics(finished_project):
+    for name in [*NETWORKS, BASELINE]:
+        folder = finished_project / "08_reporting" / name.replace(".", "/")
+        plots = {path.stem for path in (folder / "evaluation").glob("*.png")}
+        assert {
+            "confusion_matrix",
+            "confusion_matrix_normalised",
+            "misclassified",
+            "least_confident",
+        } <= plots
+        explanations = {path.stem for path in (folder / "explanations").glob("*.png")}
+        if name == BASELINE:
+            assert not explanations and "training_curves" not in plots
+        else:
+            assert explanations == {"grad_cam", "activations_first_conv", "activations_last_conv"}
+            assert "training_curves" in plots
+
+
+def test_the_report_is_one_self_contained_page_with_every_model(finished_project):
+    page = (finished_project / "08_reporting" / "report.html").read_text()
+    for name in [*NETWORKS, BASELINE]:
+        assert f'<h3 id="{name}">' in page
+    assert page.count("<img ") >= 10 * 4 + 9 * 3 + 2  # every plot, the leaderboard, the split
+    assert 'src="data:image/' in page and 'src="/' not in page and "src='" not in page
+
+
+def test_predict_labels_the_new_images_with_the_best_network(finished_project):
+    leaderboard = pd.read_csv(finished_project / "08_reporting" / "leaderboard.csv")
+    best = leaderboard[leaderboard["family"] != "baseline"]["model"].iloc[0]
+    output = finished_project / "07_model_output" / "predictions"
+    summary = json.loads((output / "summary.json").read_text())
+    predictions = pd.read_csv(output / "predictions.csv")
+
+    assert summary["model"] == best
+    assert summary["predicted"] == len(predictions) == 48  # conf/test: 4 test images x 12 classes
+    assert summary["unreadable"] == 0
+    assert {"label", "confidence", "label_3", "confidence_3", "true_label"} <= set(
+        predictions.columns
+    )
+    assert (finished_project / "06_models" / "exported" / "saved_model" / "saved_model.pb").exists()
