@@ -186,6 +186,27 @@ TINY_TRANSFER: dict[str, Any] = {
 }
 
 
+def nested_transfer_model(*, size: int, num_classes: int, name: str):
+    """A MobileNetV2 (random weights) transfer model on ``size`` px grayscale images: the
+    backbone nested as one layer, as every transfer model here."""
+    import keras
+
+    from imgclf.models.backbones import build_backbone
+    from imgclf.models.transfer import build_transfer_model
+
+    keras.utils.set_random_seed(0)
+    backbone = build_backbone({"name": "mobilenet_v2", "weights": None}, image_size=(size, size))
+    return build_transfer_model(
+        backbone,
+        backbone_name="mobilenet_v2",
+        head={"dense": [{"units": 8}]},
+        output="softmax",
+        input_shape=(size, size, 1),
+        num_classes=num_classes,
+        name=name,
+    ).model
+
+
 def transfer_inputs(split: dict[str, Any], tmp_path: Path) -> dict[str, Any]:
     """In-memory inputs of the transfer pipeline (S0's four variants, tiny) on a split from
     :func:`write_two_class_split` at 32 px; models are passed on without copies."""

@@ -86,6 +86,9 @@ def test_kedro_viz_shows_every_pipeline_and_variant_with_layers(project):
         "transfer.sgd_aug",
         "finetune.adam_aug",
         "finetune.sgd_aug",
+        "evaluate",
+        "evaluate.transfer.adam",
+        "baseline.logistic_regression",
     } <= set(graph["modular_pipelines"])
     layer_of = {
         node["name"]: node.get("layer") for node in graph["nodes"] if node["type"] == "data"
@@ -99,6 +102,11 @@ def test_kedro_viz_shows_every_pipeline_and_variant_with_layers(project):
     assert layer_of["scratch_cnn.tuned.optimization_history"] == "reporting"
     assert layer_of["transfer.features"] == "feature"
     assert layer_of["finetune.sgd_aug.model"] == "models"
+    assert layer_of["finetune.sgd_aug.metrics"] == "reporting"
+    assert layer_of["transfer.adam.explanations"] == "reporting"
+    assert layer_of["baseline.logistic_regression.model"] == "models"
+    assert layer_of["leaderboard"] == "reporting"
+    assert layer_of["report"] == "reporting"
     tasks = {node["name"] for node in graph["nodes"] if node["type"] == "task"}
     assert {"scan_images", "group_duplicates", "assign_splits", "tune_hyperparameters"} <= tasks
-    assert {"extract_features"} <= tasks
+    assert {"extract_features", "build_leaderboard", "write_report"} <= tasks

@@ -5,27 +5,16 @@ from __future__ import annotations
 import keras
 import numpy as np
 import pytest
+from tests.conftest import nested_transfer_model
 
 from imgclf.evaluation import explain
-from imgclf.models.backbones import build_backbone
-from imgclf.models.transfer import build_transfer_model
 
 IMAGES = np.random.default_rng(0).uniform(0, 255, (3, 64, 64, 1)).astype("float32")
 
 
 @pytest.fixture(scope="module")
 def nested_model() -> keras.Model:
-    keras.utils.set_random_seed(0)
-    backbone = build_backbone({"name": "mobilenet_v2", "weights": None}, image_size=(64, 64))
-    return build_transfer_model(
-        backbone,
-        backbone_name="mobilenet_v2",
-        head={"dense": [{"units": 8}]},
-        output="softmax",
-        input_shape=(64, 64, 1),
-        num_classes=3,
-        name="nested",
-    ).model
+    return nested_transfer_model(size=64, num_classes=3, name="nested")
 
 
 def test_the_naive_gradient_model_of_a_nested_backbone_is_disconnected(nested_model):

@@ -63,7 +63,7 @@ def parse_evaluation(parameters: Mapping[str, Any] | None) -> EvaluationConfig:
     ):
         positive_int(getattr(config, key), key, where)
     top_k = config.top_k
-    if isinstance(top_k, str) or not all(
+    if not isinstance(top_k, list | tuple) or not all(
         isinstance(k, int) and not isinstance(k, bool) and k > 0 for k in top_k
     ):
         raise ValueError(f"{where}: 'top_k' must be a list of positive ints; got {top_k!r}")

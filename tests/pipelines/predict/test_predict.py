@@ -7,11 +7,9 @@ import keras
 import numpy as np
 import pandas as pd
 import pytest
-from tests.conftest import run_pipeline, write_two_class_split
+from tests.conftest import nested_transfer_model, run_pipeline, write_two_class_split
 
 from imgclf.datasets import ImageDirectoryDataset, SavedModelDataset
-from imgclf.models.backbones import build_backbone
-from imgclf.models.transfer import build_transfer_model
 from imgclf.pipelines.predict import create_pipeline
 from imgclf.pipelines.predict.nodes import choose_model
 
@@ -21,17 +19,7 @@ IMAGE = {"size": 32, "color_mode": "grayscale"}
 
 @pytest.fixture(scope="module")
 def model() -> keras.Model:
-    keras.utils.set_random_seed(0)
-    backbone = build_backbone({"name": "mobilenet_v2", "weights": None}, image_size=(32, 32))
-    return build_transfer_model(
-        backbone,
-        backbone_name="mobilenet_v2",
-        head={"dense": [{"units": 4}]},
-        output="softmax",
-        input_shape=(32, 32, 1),
-        num_classes=2,
-        name="tiny",
-    ).model
+    return nested_transfer_model(size=32, num_classes=2, name="tiny")
 
 
 @pytest.fixture

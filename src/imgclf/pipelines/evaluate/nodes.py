@@ -245,7 +245,7 @@ def explain_model(
             captions,
             overlays=list(heat),
             title=f"{model.name}: Grad-CAM of the predicted class at {'/'.join(layer)} "
-            f"({heat.shape[1]}x{heat.shape[2]})",
+            f"({heat.shape[1]}x{heat.shape[2]})\ncaptions: true -> predicted class, confidence",
         )
     }
     for key, path in (("activations_first_conv", first), ("activations_last_conv", last)):
@@ -383,6 +383,7 @@ def _pixels(paths: pd.Series, image: dict[str, Any]) -> np.ndarray:
 
 
 def _prediction_gallery(rows: pd.DataFrame, image: dict[str, Any], *, title: str):
+    title += "\ncaptions: true -> predicted class, confidence (margin over the runner-up)"
     captions = [
         f"{row.label} -> {row.predicted}\n{row.confidence:.2f} (margin {row.margin:.2f})"
         for row in rows.itertuples()
