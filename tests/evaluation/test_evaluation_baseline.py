@@ -38,6 +38,7 @@ def test_the_pixel_baseline_separates_an_easy_split_and_reports_like_a_history(t
         ({"C": -1}, "C must be a positive number"),
         ({"max_iter": 1.5}, "max_iter"),
         ({"kernel": "rbf"}, "kernel"),
+        ({"solver": "adam"}, "'solver' must be one of lbfgs"),
     ],
 )
 def test_bad_baseline_parameters_are_refused(parameters, message):

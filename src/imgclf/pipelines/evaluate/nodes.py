@@ -77,7 +77,7 @@ def predict_splits(
 
 def resolve_baseline(parameters: dict[str, Any], *, name: str) -> dict[str, Any]:
     """The baseline's parameters, validated, with defaults and its ``name``."""
-    return {"name": name, **parse_baseline(parameters), "solver": "lbfgs"}
+    return {"name": name, **parse_baseline(parameters)}
 
 
 def train_baseline(
@@ -91,12 +91,11 @@ def train_baseline(
 ) -> tuple[SklearnPipeline, dict[str, Any]]:
     """Fit the pixel baseline on the training images; its summary has the keys of a
     training history that the leaderboard reads."""
-    settings = {key: value for key, value in parameters.items() if key != "solver"}
     return train_pixel_classifier(
         train_index,
         val_index,
         classes,
-        parameters=settings,
+        parameters=parameters,
         color_mode=image["color_mode"],
         seed=seed,
     )
@@ -113,14 +112,13 @@ def predict_baseline_splits(
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """The baseline's predictions on the validation and test images, in the same table as
     a network's."""
-    settings = {key: value for key, value in parameters.items() if key != "solver"}
     return tuple(  # type: ignore[return-value]
         prediction_table(
             index,
             predict_pixel_classifier(
                 model,
                 index,
-                parameters=settings,
+                parameters=parameters,
                 color_mode=image["color_mode"],
                 num_classes=len(classes),
             ),
