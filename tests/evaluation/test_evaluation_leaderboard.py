@@ -83,6 +83,10 @@ def test_the_summary_names_the_best_the_best_per_family_and_the_quickest_close_o
     wider = summary(leaderboard_table(BOARD), tolerance=0.02)
     assert "**Quickest within 2 points of the best: scratch_cnn.deep**" in wider
 
+    quick_best = [metrics("scratch_cnn.small", 0.978, 6.0), metrics("scratch_cnn.big", 0.975, 9.0)]
+    both = summary(leaderboard_table(quick_best), tolerance=0.01)
+    assert "scratch_cnn.small is also the quickest to train of the 2 models within 1 point" in both
+
     alone = summary(leaderboard_table(BOARD[:1] + BOARD[3:]), tolerance=0.01)
     assert (
         "No other model is within 1 point of the best; scratch_cnn.deep trained in 40.0 s" in alone

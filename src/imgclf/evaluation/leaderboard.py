@@ -133,10 +133,15 @@ def summary(table: pd.DataFrame, *, tolerance: float) -> str:
     quickest = close.sort_values("training_seconds", na_position="last").iloc[0]
     points = round(tolerance * 100, 2)
     within = f"within {points:g} point{'' if points == 1 else 's'} of the best"
-    if quickest["model"] == best["model"]:
+    if len(close) == 1:
         lines.append(
             f"- No other model is {within}; {best['model']} trained in "
             f"{_seconds(best['training_seconds'])}."
+        )
+    elif quickest["model"] == best["model"]:
+        lines.append(
+            f"- {best['model']} is also the quickest to train of the {len(close)} models "
+            f"{within} ({_seconds(best['training_seconds'])})."
         )
     else:
         lines.append(

@@ -62,3 +62,20 @@ def test_one_sigmoid_unit_is_read_as_two_class_probabilities():
     assert table["predicted"].tolist() == ["yes", "no"]
     np.testing.assert_allclose(table["p:no"], [0.2, 0.9])
     assert table["correct"].all()
+
+
+def test_class_names_like_numbers_stay_strings_through_the_prediction_csv(project):
+    from kedro.framework.session import KedroSession
+    from kedro.framework.startup import bootstrap_project
+
+    bootstrap_project(project)
+    with KedroSession.create(project_path=project, env="test") as session:
+        catalog = session.load_context().catalog
+        table = prediction_table(
+            pd.DataFrame({"path": ["a.png", "b.png"], "label": ["0", "07"]}),
+            np.array([[0.9, 0.1], [0.3, 0.7]]),
+            ["0", "07"],
+        )
+        catalog.save("scratch_cnn.digits.test_predictions", table)
+        loaded = catalog.load("scratch_cnn.digits.test_predictions")
+    assert loaded["label"].tolist() == ["0", "07"] and loaded["predicted"].tolist() == ["0", "07"]
