@@ -101,7 +101,8 @@ def markdown_lines(text: str) -> str:
             parts.append("</ul>")
             depth -= 1
         item = _bold(stripped[2:] if level else stripped)
-        parts.append(f"<li>{item}</li>" if level else f"<p>{item}</p>")
+        # an open <li> (its end tag is optional) holds a nested list that follows it
+        parts.append(f"<li>{item}" if level else f"<p>{item}</p>")
     parts += ["</ul>"] * depth
     return "\n".join(parts)
 
