@@ -186,25 +186,25 @@ TINY_TRANSFER: dict[str, Any] = {
 }
 
 
-def nested_transfer_model(*, size: int, num_classes: int, name: str):
-    """A MobileNetV2 (random weights) transfer model on ``size`` px grayscale images: the
-    backbone nested as one layer, as every transfer model here."""
+def transfer_model(name="mobilenet_v2", channels=1, size=32, num_classes=3, **backbone):
+    """A transfer model (random-weight backbone ``name`` nested as one layer, a small
+    batch-norm + dense head) on ``size`` px images with ``channels`` channels."""
     import keras
 
     from imgclf.models.backbones import build_backbone
     from imgclf.models.transfer import build_transfer_model
 
     keras.utils.set_random_seed(0)
-    backbone = build_backbone({"name": "mobilenet_v2", "weights": None}, image_size=(size, size))
+    network = build_backbone({"name": name, "weights": None, **backbone}, image_size=(size, size))
     return build_transfer_model(
-        backbone,
-        backbone_name="mobilenet_v2",
-        head={"dense": [{"units": 8}]},
+        network,
+        backbone_name=name,
+        head={"batch_norm": True, "dense": [{"units": 8, "dropout": 0.5}]},
         output="softmax",
-        input_shape=(size, size, 1),
+        input_shape=(size, size, channels),
         num_classes=num_classes,
-        name=name,
-    ).model
+        name="model",
+    )
 
 
 def transfer_inputs(split: dict[str, Any], tmp_path: Path) -> dict[str, Any]:

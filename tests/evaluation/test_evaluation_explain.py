@@ -5,7 +5,7 @@ from __future__ import annotations
 import keras
 import numpy as np
 import pytest
-from tests.conftest import nested_transfer_model
+from tests.conftest import transfer_model
 
 from imgclf.evaluation import explain
 
@@ -14,7 +14,7 @@ IMAGES = np.random.default_rng(0).uniform(0, 255, (3, 64, 64, 1)).astype("float3
 
 @pytest.fixture(scope="module")
 def nested_model() -> keras.Model:
-    return nested_transfer_model(size=64, num_classes=3, name="nested")
+    return transfer_model(size=64).model
 
 
 def test_the_naive_gradient_model_of_a_nested_backbone_is_disconnected(nested_model):

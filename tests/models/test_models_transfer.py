@@ -7,6 +7,7 @@ import urllib.error
 import keras
 import numpy as np
 import pytest
+from tests.conftest import transfer_model
 
 from imgclf.models.backbones import (
     BackboneWeightsUnavailable,
@@ -14,23 +15,7 @@ from imgclf.models.backbones import (
     parse_backbone,
 )
 from imgclf.models.summary import count_parameters
-from imgclf.models.transfer import build_transfer_model, unfreeze_backbone
-
-HEAD = {"batch_norm": True, "dense": [{"units": 8, "dropout": 0.5}]}
-
-
-def transfer_model(name="mobilenet_v2", channels=1, size=32, num_classes=3, **backbone):
-    keras.utils.set_random_seed(0)
-    network = build_backbone({"name": name, "weights": None, **backbone}, image_size=(size, size))
-    return build_transfer_model(
-        network,
-        backbone_name=name,
-        head=HEAD,
-        output="softmax",
-        input_shape=(size, size, channels),
-        num_classes=num_classes,
-        name="model",
-    )
+from imgclf.models.transfer import unfreeze_backbone
 
 
 def test_resnet50_with_its_last_6_layers_unfrozen_trains_s0s_1055744_backbone_parameters():

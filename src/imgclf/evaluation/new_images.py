@@ -10,9 +10,10 @@ from typing import Any
 import keras
 import numpy as np
 import pandas as pd
+from PIL import Image
 
 from imgclf.evaluation.predictions import check_output_classes, class_probabilities
-from imgclf.imaging.decode import read_image
+from imgclf.imaging.decode import open_binary, read_image
 from imgclf.imaging.inspect import inspect_image
 
 logger = logging.getLogger(__name__)
@@ -77,15 +78,11 @@ def predict_images(
     pixels: list[np.ndarray] = []
     problems: list[dict[str, Any]] = []
     for position, path in enumerate(paths):
-        result = inspect_image(path, max_pixels)
-        if result["reason"] is None:
-            try:
-                pixels.append(read_image(path, color_mode=image["color_mode"], size=image["size"]))
-                readable.append(position)
-                continue
-            except (OSError, ValueError, SyntaxError, EOFError) as error:
-                result = {"reason": "corrupt or truncated", "detail": f"decoding failed: {error}"}
-        problems.append({"path": path, "reason": result["reason"], "detail": result["detail"]})
+        try:
+            pixels.append(_read(path, image, max_pixels))
+            readable.append(position)
+        except _Unreadable as problem:
+            problems.append({"path": path, **problem.args[0]})
     for problem in problems:
         logger.warning(
             "cannot predict %s: %s (%s)", problem["path"], problem["reason"], problem["detail"]
@@ -108,6 +105,32 @@ def predict_images(
     return table, pd.DataFrame(problems, columns=UNREADABLE_COLUMNS)
 
 
+class _Unreadable(Exception):
+    """Raised with ``{"reason": ..., "detail": ...}`` for a file that cannot be predicted."""
+
+
+def _read(path: str, image: Mapping[str, Any], max_pixels: int) -> np.ndarray:
+    """The image's pixels as in training, decoded once. Its size is read from the header
+    first, so a decompression bomb is refused before decoding. A file that fails is
+    inspected again to word the reason as ingest does."""
+    try:
+        with open_binary(path) as file, Image.open(file) as header:
+            width, height = header.size
+        if width * height <= max_pixels:
+            return read_image(path, color_mode=image["color_mode"], size=image["size"])
+    except (OSError, ValueError, SyntaxError, EOFError) as error:
+        failure = f"decoding failed: {error}"
+    else:
+        failure = f"{width}x{height} pixels is over max_pixels = {max_pixels:,}"
+    result = inspect_image(path, max_pixels)
+    raise _Unreadable(
+        {
+            "reason": result["reason"] or "corrupt or truncated",
+            "detail": result["detail"] or failure,
+        }
+    )
+
+
 def _predict_batches(model: keras.Model, pixels: list[np.ndarray], batch_size: int) -> np.ndarray:
     outputs = []
     batches = range(0, len(pixels), batch_size)
@@ -127,7 +150,7 @@ def _top_k_table(
     table = pd.DataFrame({"path": paths})
     for rank in range(top_k):
         suffix = "" if rank == 0 else f"_{rank + 1}"
-        table[f"label{suffix}"] = names[order[:, rank]] if len(paths) else []
+        table[f"label{suffix}"] = names[order[:, rank]]
         table[f"confidence{suffix}"] = np.take_along_axis(
             probabilities, order[:, rank : rank + 1], axis=1
         )[:, 0]

@@ -7,9 +7,10 @@ import keras
 import numpy as np
 import pandas as pd
 import pytest
-from tests.conftest import nested_transfer_model, run_pipeline, write_two_class_split
+from tests.conftest import run_pipeline, transfer_model, write_two_class_split
 
 from imgclf.datasets import ImageDirectoryDataset, SavedModelDataset
+from imgclf.evaluation.new_images import predict_images
 from imgclf.pipelines.predict import create_pipeline
 from imgclf.pipelines.predict.nodes import choose_model
 
@@ -19,7 +20,7 @@ IMAGE = {"size": 32, "color_mode": "grayscale"}
 
 @pytest.fixture(scope="module")
 def model() -> keras.Model:
-    return nested_transfer_model(size=32, num_classes=2, name="tiny")
+    return transfer_model(num_classes=2).model
 
 
 @pytest.fixture
@@ -133,3 +134,13 @@ def test_best_needs_a_trained_network():
         choose_model(baseline_only, {"model": "best"})
     with pytest.raises(ValueError, match="unknown key"):
         choose_model(baseline_only, {"modle": "best"})
+
+
+def test_an_image_over_the_pixel_limit_is_listed_not_decoded(model, tmp_path):
+    split = write_two_class_split(tmp_path / "big", per_class=1, size=40)
+    images = pd.concat([split["train"], split["val"]])
+    predictions, unreadable = predict_images(
+        model, images, CLASSES, image=IMAGE, batch_size=4, top_k=1, max_pixels=40 * 40 - 1
+    )
+    assert predictions.empty
+    assert unreadable["reason"].tolist() == ["too many pixels", "too many pixels"]
