@@ -121,7 +121,9 @@ def measure(arguments: argparse.Namespace) -> dict[str, Any]:
     inputs = load_split(arguments.project, arguments.env)
     params, train_index, classes = inputs["params"], inputs["train_index"], inputs["classes"]
     family = params["scratch_cnn"]
-    parameters = resolve_variant(family["defaults"], family[VARIANT], name=f"scratch_cnn.{VARIANT}")
+    parameters = resolve_variant(
+        params["image"], family["defaults"], family[VARIANT], name=f"scratch_cnn.{VARIANT}"
+    )
     image, batch_size = params["image"], parameters["training"]["batch_size"]
     seed = params["seed"] if arguments.seed is None else arguments.seed
     setup = {

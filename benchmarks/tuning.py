@@ -67,7 +67,7 @@ def run_one(
     from imgclf.imaging.decode import image_shape
     from imgclf.models.cnn import build_cnn
     from imgclf.training.objective import tune_model
-    from imgclf.training.tuning import trials_table
+    from imgclf.training.trials import trials_table
 
     image, classes = inputs["params"]["image"], inputs["classes"]
     parameters = copy.deepcopy(parameters)
@@ -134,7 +134,9 @@ def measure(arguments: argparse.Namespace) -> dict[str, Any]:
     inputs = load_split(arguments.project, arguments.env)
     params = inputs["params"]
     family = params["scratch_cnn"]
-    parameters = resolve_variant(family["defaults"], family[VARIANT], name=f"scratch_cnn.{VARIANT}")
+    parameters = resolve_variant(
+        params["image"], family["defaults"], family[VARIANT], name=f"scratch_cnn.{VARIANT}"
+    )
     seed = params["seed"] if arguments.seed is None else arguments.seed
     tuning = parse_tuning_config(parameters["tuning"])
     configured = dict(tuning.pruner)

@@ -207,28 +207,70 @@ def transfer_model(name="mobilenet_v2", channels=1, size=32, num_classes=3, **ba
     )
 
 
-def transfer_inputs(split: dict[str, Any], tmp_path: Path) -> dict[str, Any]:
-    """In-memory inputs of the transfer pipeline (S0's four variants, tiny) on a split from
-    :func:`write_two_class_split` at 32 px; models are passed on without copies."""
+def parameter_inputs(parameters: dict[str, Any], prefix: str = "params:") -> dict[str, Any]:
+    """The ``params:`` datasets Kedro's catalog makes of a parameter tree: ``params:a``,
+    ``params:a.b``, ... for every key at every depth."""
+    inputs: dict[str, Any] = {}
+    for key, value in parameters.items():
+        inputs[f"{prefix}{key}"] = value
+        if isinstance(value, dict):
+            inputs.update(parameter_inputs(value, f"{prefix}{key}."))
+    return inputs
+
+
+def declared_pipeline(parameters: dict[str, Any], *families: Any) -> Pipeline:
+    """The pipelines of ``families`` (modules with ``create_pipeline(variants)``) for the
+    variants that ``parameters`` declare, as the pipeline registry builds them."""
+    from imgclf.variants import declare_variants
+
+    variants = declare_variants(parameters)
+    return sum((family.create_pipeline(variants) for family in families), Pipeline([]))
+
+
+def transfer_parameters(tmp_path: Path, **families: Any) -> dict[str, Any]:
+    """A parameter tree with S0's four transfer variants, tiny (and ``families``' blocks)."""
     tiny = TINY_TRANSFER
+    return {
+        "image": tiny["image"],
+        "backbone": tiny["backbone"],
+        "seed": 0,
+        "checkpoint_dir": str(tmp_path / "checkpoints"),
+        "transfer": {
+            "features": {"batch_size": 16},
+            "defaults": tiny["defaults"],
+            "adam": {},
+            "sgd": tiny["sgd"],
+            "adam_aug": tiny["augmentation"],
+            "sgd_aug": {**tiny["sgd"], **tiny["augmentation"]},
+        },
+        **families,
+    }
+
+
+def transfer_inputs(
+    split: dict[str, Any], tmp_path: Path, parameters: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    """In-memory inputs of the transfer pipeline (by default S0's four variants, tiny, see
+    :func:`transfer_parameters`) on a split from :func:`write_two_class_split` at 32 px;
+    models are passed on without copies, and no feature cache exists yet."""
+    from imgclf.variants import declare_variants
+
+    parameters = parameters or transfer_parameters(tmp_path)
+    variants = declare_variants(parameters)
     return {
         "train_index": split["train"],
         "val_index": split["val"],
         "test_index": split["val"].copy(),
         "classes": split["classes"],
-        "params:backbone": tiny["backbone"],
-        "params:transfer.features": {"batch_size": 16},
-        "params:transfer.defaults": tiny["defaults"],
-        "params:transfer.adam": {},
-        "params:transfer.sgd": tiny["sgd"],
-        "params:transfer.adam_aug": tiny["augmentation"],
-        "params:transfer.sgd_aug": {**tiny["sgd"], **tiny["augmentation"]},
-        "params:image": tiny["image"],
-        "params:seed": 0,
-        "params:checkpoint_dir": str(tmp_path / "checkpoints"),
+        **parameter_inputs(parameters),
         **{
-            f"transfer.{variant}.model": KeptMemoryDataset(copy_mode="assign")
-            for variant in ("adam", "sgd", "adam_aug", "sgd_aug")
+            f"{variant.namespace}.model": KeptMemoryDataset(copy_mode="assign")
+            for variant in variants
+        },
+        **{
+            f"transfer.previous_features.{variant.features}": KeptMemoryDataset({})
+            for variant in variants
+            if variant.features
         },
     }
 
@@ -254,6 +296,31 @@ def copy_project(root: Path) -> Path:
 def project(tmp_path: Path) -> Path:
     """A copy of the project in a temporary folder (see :func:`copy_project`)."""
     return copy_project(tmp_path / "project")
+
+
+def environment_on_test_sizes(project: Path, name: str) -> str:
+    """A copy of environment ``name`` of ``project`` on the test suite's data and sizes:
+    ``conf/<name>_on_test`` holds conf/test's catalog, and its parameters with ``name``'s
+    merged over them key by key (so ``name``'s ``<variant>: null`` still removes a
+    variant). Returns the new environment's name."""
+    import yaml
+
+    from imgclf.variants import merge_parameters
+
+    def parameters(folder: Path) -> dict[str, Any]:
+        merged: dict[str, Any] = {}
+        for path in sorted(folder.glob("parameters*.yml")):
+            merged.update(yaml.safe_load(path.read_text()) or {})
+        return merged
+
+    conf = project / "conf"
+    composed = conf / f"{name}_on_test"
+    composed.mkdir()
+    shutil.copy(conf / "test" / "catalog.yml", composed / "catalog.yml")
+    (composed / "globals.yml").write_text(f"data_dir: data/{name}_on_test\n")
+    merged = merge_parameters(parameters(conf / "test"), parameters(conf / name))
+    (composed / "parameters.yml").write_text(yaml.safe_dump(merged, sort_keys=False))
+    return composed.name
 
 
 def kedro_environment() -> dict[str, str]:
@@ -292,13 +359,16 @@ def kill_once_a_backup_has_epochs(project: Path, command: list[str], epochs: int
     return killed_at
 
 
-def kedro(project: Path, *arguments: str) -> subprocess.CompletedProcess:
-    """Run `kedro <arguments>` in ``project``; fail the test with its output if it fails."""
+def kedro(
+    project: Path, *arguments: str, variables: dict[str, str] | None = None
+) -> subprocess.CompletedProcess:
+    """Run `kedro <arguments>` in ``project`` (with more environment ``variables``); fail
+    the test with its output if it fails."""
     completed = subprocess.run(
         [KEDRO, *arguments],
         check=False,
         cwd=project,
-        env=kedro_environment(),
+        env={**kedro_environment(), **(variables or {})},
         capture_output=True,
         text=True,
         timeout=600,

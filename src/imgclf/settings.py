@@ -2,6 +2,11 @@
 
 from kedro.config import OmegaConfigLoader
 
+from imgclf.hooks import ActiveEnvironment
+
+# The registry builds the variants of the environment being run (imgclf.project_parameters).
+HOOKS = (ActiveEnvironment(),)
+
 CONFIG_LOADER_CLASS = OmegaConfigLoader
 CONFIG_LOADER_ARGS = {
     "base_env": "base",

@@ -7,6 +7,7 @@ from imgclf.evaluation.baseline import (
     predict_pixel_classifier,
     train_pixel_classifier,
 )
+from imgclf.training.summary import check_summary
 
 
 def test_the_pixel_baseline_separates_an_easy_split_and_reports_like_a_history(tmp_path):
@@ -29,6 +30,7 @@ def test_the_pixel_baseline_separates_an_easy_split_and_reports_like_a_history(t
     assert history["best_value"] == 1.0 and history["monitor"] == "val_accuracy"
     assert history["parameters"]["total"] == 4 * 4 + 1  # one weight per pixel, one intercept
     assert history["epochs"] == [] and history["classes"] == classes
+    check_summary(history, "baseline")  # the contract the leaderboard reads
 
 
 @pytest.mark.parametrize(

@@ -2,7 +2,8 @@
 
 import pytest
 
-from imgclf.training.config import merge_parameters, parse_training_config
+from imgclf.training.config import parse_training_config
+from imgclf.variants import merge_parameters
 
 
 def test_defaults_and_nested_blocks_are_parsed():

@@ -5,7 +5,7 @@ import optuna
 import pytest
 
 from imgclf.training.objective import EpochPruningCallback, tune_model
-from imgclf.training.tuning import trials_table
+from imgclf.training.trials import trials_table
 
 IMAGE = {"size": 16, "color_mode": "grayscale"}
 

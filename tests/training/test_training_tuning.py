@@ -1,4 +1,5 @@
-"""Tests for imgclf.training.tuning, with cheap synthetic objectives (no TensorFlow)."""
+"""Tests for Optuna tuning (imgclf.training.tuning, storage, study, trials and the study
+plots), with cheap synthetic objectives (no TensorFlow)."""
 
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ import optuna
 import pytest
 from optuna.trial import FixedTrial, TrialState
 
+from imgclf.reporting.tuning import plot_optimization_history, plot_parameter_importances
 from imgclf.training.search_space import (
     apply_suggestions,
     grid_values,
@@ -24,20 +26,10 @@ from imgclf.training.search_space import (
     suggest,
     validate_targets,
 )
-from imgclf.training.tuning import (
-    VALID_KEYS,
-    best_parameters,
-    counts_toward_budget,
-    make_pruner,
-    make_sampler,
-    make_storage,
-    parse_tuning_config,
-    plot_optimization_history,
-    plot_parameter_importances,
-    run_study,
-    trials_table,
-    worker_name,
-)
+from imgclf.training.storage import make_storage
+from imgclf.training.study import counts_toward_budget, run_study, worker_name
+from imgclf.training.trials import best_parameters, trials_table
+from imgclf.training.tuning import VALID_KEYS, make_pruner, make_sampler, parse_tuning_config
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 
@@ -105,7 +97,8 @@ import time
 from pathlib import Path
 
 from imgclf.training.search_space import suggest
-from imgclf.training.tuning import parse_tuning_config, run_study
+from imgclf.training.study import run_study
+from imgclf.training.tuning import parse_tuning_config
 
 storage, mode, seed, n_trials, sync = sys.argv[1:6]
 config = parse_tuning_config(
@@ -521,7 +514,7 @@ def test_a_raising_objective_fails_its_trial_counts_it_and_the_study_goes_on(cap
             raise ValueError("boom in trial 1")
         return x
 
-    with caplog.at_level(logging.WARNING, logger="imgclf.training.tuning"):
+    with caplog.at_level(logging.WARNING, logger="imgclf.training.study"):
         study = run_study(objective, tuning(n_trials=3), seed=0, max_resource=1)
 
     states = [trial.state for trial in by_number(study)]

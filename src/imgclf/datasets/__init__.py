@@ -3,11 +3,13 @@
 Each image listing's ``load()`` returns a DataFrame with one row per image file — ``path``,
 ``label``, ``source_split``, ``bytes``, ``modified`` — without decoding any pixels.
 ``NpzDataset`` stores named NumPy arrays (the transfer pipeline's cached features);
-``SavedModelDataset`` exports a Keras model as a TensorFlow SavedModel.
+``SavedModelDataset`` exports a Keras model as a TensorFlow SavedModel; ``OptionalDataset``
+wraps any dataset so that it loads as null while it does not exist.
 """
 
 from imgclf.datasets.image_directory import ImageDirectoryDataset
 from imgclf.datasets.npz import NpzDataset
+from imgclf.datasets.optional import OptionalDataset
 from imgclf.datasets.optional_parquet import OptionalParquetDataset
 from imgclf.datasets.saved_model import SavedModelDataset
 from imgclf.datasets.sklearn_digits import SklearnDigitsDataset
@@ -16,6 +18,7 @@ from imgclf.datasets.synthetic_fingers import SyntheticFingersDataset
 __all__ = [
     "ImageDirectoryDataset",
     "NpzDataset",
+    "OptionalDataset",
     "OptionalParquetDataset",
     "SavedModelDataset",
     "SklearnDigitsDataset",

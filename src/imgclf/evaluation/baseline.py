@@ -26,7 +26,8 @@ from imgclf.training.fit import BYTES_PER_MB
 
 logger = logging.getLogger(__name__)
 
-VALID_KEYS = ("name", "image_size", "C", "max_iter", "solver")
+# name and image (the project's image settings) are what the resolved config adds
+VALID_KEYS = ("name", "image", "image_size", "C", "max_iter", "solver")
 SOLVERS = ("lbfgs", "newton-cg", "newton-cholesky", "sag", "saga")
 
 

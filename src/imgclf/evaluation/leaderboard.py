@@ -19,6 +19,7 @@ from imgclf.reporting.tables import display_value
 
 COLUMNS = [
     "model",
+    "status",
     "family",
     "variant",
     "backbone",
@@ -38,6 +39,8 @@ COLUMNS = [
 ]
 
 INTEGER_COLUMNS = ("parameters_total", "parameters_trainable", "epochs_run", "best_epoch")
+TRAINED, NOT_TRAINED = "trained", "not trained"
+SWEEP_COLUMNS = ["arm", "model", "val_accuracy", "test_accuracy", "macro_f1", "training_seconds"]
 
 
 def model_facts(config: Mapping[str, Any], history: Mapping[str, Any]) -> dict[str, Any]:
@@ -73,22 +76,35 @@ def with_integer_columns(table: pd.DataFrame) -> pd.DataFrame:
     return table.astype({column: "Int64" for column in INTEGER_COLUMNS if column in table})
 
 
+def leaderboard_row(metrics: Mapping[str, Any]) -> dict[str, Any]:
+    """A model's leaderboard row from its metrics; for a model not trained yet, only its
+    name, family, variant and the status "not trained"."""
+    if not metrics.get("trained", True):
+        family, _, variant = str(metrics["model"]).partition(".")
+        return {
+            "model": metrics["model"],
+            "status": NOT_TRAINED,
+            "family": family,
+            "variant": variant,
+        }
+    return {
+        **metrics["facts"],
+        "status": TRAINED,
+        "val_accuracy": metrics["val"]["accuracy"],
+        "test_accuracy": metrics["test"]["accuracy"],
+        "test_loss": metrics["test"]["loss"],
+        "macro_f1": metrics["test"]["macro"]["f1"],
+    }
+
+
 def leaderboard_table(metrics: Iterable[Mapping[str, Any]]) -> pd.DataFrame:
-    """One row per model's metrics, best first: by test accuracy, then lower test loss.
+    """One row per model's metrics, best first: by test accuracy, then lower test loss;
+    models not trained yet last.
 
     Raises:
         ValueError: if there are no metrics, or two share a model name.
     """
-    rows = [
-        {
-            **entry["facts"],
-            "val_accuracy": entry["val"]["accuracy"],
-            "test_accuracy": entry["test"]["accuracy"],
-            "test_loss": entry["test"]["loss"],
-            "macro_f1": entry["test"]["macro"]["f1"],
-        }
-        for entry in metrics
-    ]
+    rows = [leaderboard_row(entry) for entry in metrics]
     if not rows:
         raise ValueError("the leaderboard needs the metrics of at least one model")
     table = pd.DataFrame(rows, columns=COLUMNS).astype(
@@ -97,8 +113,17 @@ def leaderboard_table(metrics: Iterable[Mapping[str, Any]]) -> pd.DataFrame:
     repeated = table["model"][table["model"].duplicated()].tolist()
     if repeated:
         raise ValueError(f"models listed twice: {', '.join(repeated)}")
-    table = table.sort_values(["test_accuracy", "test_loss"], ascending=[False, True])
+    table = table.sort_values(
+        ["test_accuracy", "test_loss"], ascending=[False, True], na_position="last"
+    )
     return table.reset_index(drop=True)
+
+
+def sweep_table(arms: Mapping[str, Mapping[str, Any]]) -> pd.DataFrame:
+    """A sweep's arms in the order declared (arm name -> its metrics): arm, model, val and
+    test accuracy, macro F1 and training seconds (empty scores for arms not trained)."""
+    rows = [{"arm": arm, **leaderboard_row(metrics)} for arm, metrics in arms.items()]
+    return pd.DataFrame(rows).reindex(columns=SWEEP_COLUMNS)
 
 
 def summary(table: pd.DataFrame, *, tolerance: float) -> str:
@@ -109,10 +134,12 @@ def summary(table: pd.DataFrame, *, tolerance: float) -> str:
     Raises:
         ValueError: for an empty table or a negative tolerance.
     """
-    if table.empty:
-        raise ValueError("cannot summarise an empty leaderboard")
     if tolerance < 0:
         raise ValueError(f"tolerance must be at least 0; got {tolerance}")
+    untrained = table[table["status"] == NOT_TRAINED]["model"].tolist()
+    table = table[table["status"] != NOT_TRAINED]
+    if table.empty:
+        raise ValueError("cannot summarise a leaderboard without a trained model")
     ranked = table.sort_values(["test_accuracy", "test_loss"], ascending=[False, True])
     best = ranked.iloc[0]
     lines = [
@@ -157,6 +184,11 @@ def summary(table: pd.DataFrame, *, tolerance: float) -> str:
         lines.append(
             f"- The pixel baseline ({floor['model']}) scores {floor['test_accuracy']:.3f}: "
             f"{beaten} of {len(networks)} networks beat it."
+        )
+    if untrained:
+        lines.append(
+            f"- Not trained yet, so not ranked: {', '.join(untrained)} (run their pipelines, "
+            "then evaluate again)."
         )
     lines.append(
         "- Test accuracy is measured on "

@@ -20,6 +20,8 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import LogLocator, NullFormatter, ScalarFormatter
 from PIL import Image
 
+from imgclf.reporting.plots import grouped_bar_chart
+
 MAX_ANNOTATED_CLASSES = 20
 """Confusion matrices with more classes than this are drawn without numbers in cells."""
 
@@ -191,4 +193,18 @@ def leaderboard_figure(leaderboard: pd.DataFrame) -> Figure:
         ax.spines[["top", "right"]].set_visible(False)
     fig.suptitle("Leaderboard")
     fig.tight_layout()
+    return fig
+
+
+def sweep_figure(scores: pd.DataFrame, *, title: str) -> Figure:
+    """Grouped bars of a sweep's scores (rows: arms; columns: val accuracy, test accuracy,
+    macro F1), or a note when no arm has scores yet."""
+    if scores.empty:
+        fig, ax = plt.subplots(figsize=(6, 1.6))
+        ax.axis("off")
+        ax.text(0.5, 0.5, "No arm of this sweep has been trained yet", ha="center", va="center")
+        ax.set_title(title)
+        return fig
+    fig = grouped_bar_chart(scores, title=title, ylabel="score", label_format="%.2f")
+    fig.axes[0].set_ylim(0, 1.08)
     return fig

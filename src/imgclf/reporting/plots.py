@@ -15,10 +15,13 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 
-def grouped_bar_chart(counts: pd.DataFrame, *, title: str, ylabel: str = "images") -> Figure:
+def grouped_bar_chart(
+    counts: pd.DataFrame, *, title: str, ylabel: str = "images", label_format: str = "%g"
+) -> Figure:
     """Bars per row (usually a class) with one coloured bar per column (a split or source).
 
-    ``counts`` is a table of numbers: the index labels the x axis, each column is a series.
+    ``counts`` is a table of numbers: the index labels the x axis, each column is a series;
+    each bar is labelled with its value in ``label_format``.
     """
     n_rows, n_series = counts.shape
     width = 0.8 / max(n_series, 1)
@@ -28,7 +31,7 @@ def grouped_bar_chart(counts: pd.DataFrame, *, title: str, ylabel: str = "images
         offset = (i - (n_series - 1) / 2) * width
         bars = ax.bar(positions + offset, counts[column].to_numpy(), width, label=str(column))
         if n_rows * n_series <= 60:
-            ax.bar_label(bars, fontsize=7, padding=1)
+            ax.bar_label(bars, fmt=label_format, fontsize=7, padding=1)
     ax.set_xticks(positions)
     ax.set_xticklabels(
         [str(i) for i in counts.index],

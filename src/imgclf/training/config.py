@@ -42,7 +42,6 @@ Unknown keys are errors, so a misspelt option never passes silently.
 
 from __future__ import annotations
 
-import copy
 import dataclasses
 from collections.abc import Mapping
 from typing import Any
@@ -290,19 +289,3 @@ def _positive_int(value: Any, where: str) -> None:
 def _boolean(value: Any, where: str) -> None:
     if not isinstance(value, bool):
         raise ValueError(f"{where} must be true or false; got {value!r}")
-
-
-def merge_parameters(defaults: Mapping[str, Any], overrides: Mapping[str, Any]) -> dict[str, Any]:
-    """``defaults`` with ``overrides`` merged in, key by key at every depth.
-
-    A variant's parameter block writes only what differs from the shared
-    defaults. Mappings merge recursively; any other value (lists included)
-    replaces the default. Neither input is changed.
-    """
-    merged = copy.deepcopy(dict(defaults))
-    for key, value in overrides.items():
-        if isinstance(value, Mapping) and isinstance(merged.get(key), Mapping):
-            merged[key] = merge_parameters(merged[key], value)
-        else:
-            merged[key] = copy.deepcopy(value)
-    return merged

@@ -196,8 +196,8 @@ def train_model(
             "settings": fingerprint,
             "training": dataclasses.asdict(training),
             "seed": seed,
-            "train": _split_digest(train_index),
-            "val": _split_digest(val_index),
+            "train": split_digest(train_index),
+            "val": split_digest(val_index),
         },
     )
     verbose = keras_verbosity(training.verbose)
@@ -257,7 +257,7 @@ def summarise_history(
     planned_epochs: int,
     resumed_at_epoch: int = 0,
 ) -> dict[str, Any]:
-    """The history a training pipeline saves.
+    """The history a training pipeline saves (see :mod:`imgclf.training.summary`).
 
     Keys: ``epochs`` (one row per epoch: epoch, loss, accuracy, val_loss,
     val_accuracy, learning_rate, seconds), ``epochs_run``, ``planned_epochs``,
@@ -403,15 +403,19 @@ def keras_verbosity(verbose: str | int) -> int:
     return int(verbose)
 
 
-def _split_digest(split: Split) -> str:
-    """A digest of an index's paths and labels, in order, or of an ArraySplit's arrays."""
+def split_digest(split: Split) -> str:
+    """A digest of an index's paths, labels and (where ingest recorded them) file contents'
+    SHA-256, in order; or of an ArraySplit's arrays."""
     digest = hashlib.sha256()
     if isinstance(split, ArraySplit):
         for array in (split.inputs, split.labels):
             digest.update(np.ascontiguousarray(array).tobytes())
         return digest.hexdigest()
-    for path, label in zip(split["path"].astype(str), split["label"].astype(str)):
-        digest.update(f"{path}\0{label}\n".encode())
+    contents = split["sha256"].astype(str) if "sha256" in split else [""] * len(split)
+    for path, label, content in zip(
+        split["path"].astype(str), split["label"].astype(str), contents
+    ):
+        digest.update(f"{path}\0{label}\0{content}\n".encode())
     return digest.hexdigest()
 
 

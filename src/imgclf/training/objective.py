@@ -30,13 +30,13 @@ from typing import Any
 import keras
 import numpy as np
 import optuna
-import pandas as pd
 from optuna_integration import KerasPruningCallback
 
 from imgclf.training.config import parse_training_config
-from imgclf.training.fit import set_seeds, train_model
+from imgclf.training.fit import Split, set_seeds, split_digest, train_model
 from imgclf.training.search_space import apply_suggestions, suggest, validate_targets
-from imgclf.training.tuning import parse_tuning_config, run_study
+from imgclf.training.study import run_study
+from imgclf.training.tuning import parse_tuning_config
 
 logger = logging.getLogger(__name__)
 
@@ -54,11 +54,11 @@ _TUNING_KEYS_OF_THE_EXPERIMENT = (
 def tune_model(
     parameters: Mapping[str, Any],
     build_model: Callable[[Mapping[str, Any]], keras.Model],
-    train_index: pd.DataFrame,
-    val_index: pd.DataFrame,
+    train_index: Split,
+    val_index: Split,
     classes: Sequence[str],
     *,
-    image: Mapping[str, Any],
+    image: Mapping[str, Any] | None,
     seed: int,
 ) -> optuna.Study:
     """Run (or continue) the variant's Optuna study and return it.
@@ -84,11 +84,11 @@ def tune_model(
                     for key, value in parameters["tuning"].items()
                     if key in _TUNING_KEYS_OF_THE_EXPERIMENT
                 },
-                "image": dict(image),
+                "image": dict(image) if image else None,
                 "seed": seed,
                 "classes": list(classes),
-                "train": train_index["path"].astype(str).tolist(),
-                "val": val_index["path"].astype(str).tolist(),
+                "train": split_digest(train_index),
+                "val": split_digest(val_index),
             },
         ),
     )

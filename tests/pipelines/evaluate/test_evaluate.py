@@ -7,11 +7,15 @@ import json
 
 import pandas as pd
 import pytest
-from tests.conftest import copy_project, kedro
+from tests.conftest import PROJECT, copy_project, kedro
 
-from imgclf.pipelines.evaluate.pipeline import BASELINE, trained_models
+from imgclf import project_parameters
+from imgclf.pipelines.evaluate.pipeline import BASELINE
+from imgclf.variants import declare_variants
 
-NETWORKS = trained_models()
+NETWORKS = [
+    variant.namespace for variant in declare_variants(project_parameters.load("test", PROJECT))
+]
 PLOTS = {"confusion_matrix", "confusion_matrix_normalised", "misclassified", "least_confident"}
 NETWORK_PLOTS = {"training_curves", "grad_cam", "activations_first_conv", "activations_last_conv"}
 

@@ -9,11 +9,36 @@ from PIL import Image
 from tests.conftest import write_two_class_split
 
 from imgclf.evaluation.predictions import class_probabilities, prediction_table
-from imgclf.pipelines.evaluate.nodes import plot_evaluation, report_section, score_model
+from imgclf.pipelines.evaluate.nodes import (
+    build_leaderboard,
+    compare_sweep,
+    explain_model,
+    plot_evaluation,
+    predict_splits,
+    report_section,
+    score_model,
+    summarise_leaderboard,
+)
 
 EVALUATE = {"gallery_size": 4, "least_confident": 3, "top_k": [3]}
-CONFIG = {"name": "scratch_cnn.perfect", "training": {"optimizer": {"name": "adam"}}}
-HISTORY = {"epochs": [], "parameters": {"total": 10, "trainable": 10}, "total_seconds": 1.0}
+CONFIG = {
+    "name": "scratch_cnn.perfect",
+    "image": {"size": 16, "color_mode": "grayscale"},
+    "training": {"optimizer": {"name": "adam"}},
+}
+HISTORY = {
+    "variant": "scratch_cnn.perfect",
+    "classes": ["bright", "dark"],
+    "epochs": [],
+    "epochs_run": None,
+    "monitor": "val_accuracy",
+    "best_epoch": None,
+    "best_value": None,
+    "total_seconds": 1.0,
+    "seconds_per_epoch": None,
+    "parameters": {"total": 10, "trainable": 10, "non_trainable": 0},
+    "model_size_mb": 0.001,
+}
 
 
 def test_a_perfect_model_scores_one_and_its_mistake_gallery_is_empty(tmp_path):
@@ -31,10 +56,9 @@ def test_a_perfect_model_scores_one_and_its_mistake_gallery_is_empty(tmp_path):
         test_predictions=table,
         classes=classes,
         evaluate=EVALUATE,
+        name="scratch_cnn.perfect",
     )
-    plots = plot_evaluation(
-        metrics, HISTORY, table, {"size": 16, "color_mode": "grayscale"}, EVALUATE
-    )
+    plots = plot_evaluation(CONFIG, metrics, HISTORY, table, EVALUATE)
     section = report_section(metrics, plots)
 
     assert metrics["test"]["accuracy"] == 1.0 and metrics["misclassified"] == 0
@@ -51,6 +75,69 @@ def test_a_perfect_model_scores_one_and_its_mistake_gallery_is_empty(tmp_path):
     assert "<td>misclassified</td><td>0 of 4</td>" in section
     shown = {alt.split('"', 1)[0] for alt in section.split('<img alt="')[1:]}
     assert shown == set(plots)
+
+
+def test_a_variant_not_trained_yet_is_listed_as_such_and_the_others_ranked(tmp_path):
+    split = write_two_class_split(tmp_path, per_class=4)
+    classes, index = split["classes"], split["val"]
+    val, test = predict_splits(
+        None, config=None, val_index=index, test_index=index, classes=classes, evaluate=EVALUATE
+    )
+    assert val.empty and test.empty and "p:dark" in test.columns
+    missing = score_model(
+        None,
+        history=None,
+        val_predictions=val,
+        test_predictions=test,
+        classes=classes,
+        evaluate=EVALUATE,
+        name="transfer.new",
+    )
+    assert missing == {"model": "transfer.new", "trained": False, "classes": classes}
+    assert plot_evaluation(None, missing, None, test, EVALUATE) == {}
+    assert explain_model(None, None, test, EVALUATE) == {}
+    assert "Not trained yet" in report_section(missing, {})
+
+    truth = (index["label"] == "dark").to_numpy()
+    table = prediction_table(index, np.column_stack([~truth, truth]).astype(float), classes)
+    scored = score_model(
+        CONFIG,
+        history=HISTORY,
+        val_predictions=table,
+        test_predictions=table,
+        classes=classes,
+        evaluate=EVALUATE,
+        name="scratch_cnn.perfect",
+    )
+    leaderboard = build_leaderboard(**{"transfer.new": missing, "scratch_cnn.perfect": scored})
+    assert leaderboard["model"].tolist() == ["scratch_cnn.perfect", "transfer.new"]
+    assert leaderboard["status"].tolist() == ["trained", "not trained"]
+    assert pd.isna(leaderboard["test_accuracy"].iloc[1])
+    written = summarise_leaderboard(leaderboard, EVALUATE)
+    assert "**Best overall: scratch_cnn.perfect**" in written
+    assert "Not trained yet, so not ranked: transfer.new" in written
+
+    comparison, plot = compare_sweep(perfect=scored, new=missing, sweep="scratch_cnn.arms")
+    assert comparison["arm"].tolist() == ["perfect", "new"]
+    assert comparison["test_accuracy"].iloc[0] == 1.0 and pd.isna(comparison["macro_f1"].iloc[1])
+    assert isinstance(plot, Image.Image)
+
+
+def test_a_history_of_another_version_is_refused_with_the_fix(tmp_path):
+    split = write_two_class_split(tmp_path, per_class=2)
+    table = prediction_table(split["val"], np.full((len(split["val"]), 2), 0.5), split["classes"])
+    old = {key: value for key, value in HISTORY.items() if key not in ("classes", "monitor")}
+    lacks = r"scratch_cnn\.old: its training history lacks classes, monitor"
+    with pytest.raises(ValueError, match=lacks):
+        score_model(
+            CONFIG,
+            history=old,
+            val_predictions=table,
+            test_predictions=table,
+            classes=split["classes"],
+            evaluate=EVALUATE,
+            name="scratch_cnn.old",
+        )
 
 
 def test_one_sigmoid_unit_is_read_as_two_class_probabilities():

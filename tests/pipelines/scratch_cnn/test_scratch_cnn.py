@@ -12,14 +12,17 @@ from matplotlib.figure import Figure
 
 from conftest import (
     KEDRO,
+    declared_pipeline,
     kedro,
     kedro_environment,
     kill_once_a_backup_has_epochs,
+    parameter_inputs,
     run_pipeline,
 )
-from imgclf.pipelines.scratch_cnn import create_pipeline
+from imgclf.pipelines import scratch_cnn
 from imgclf.pipelines.scratch_cnn.nodes import resolve_variant
-from imgclf.training.tuning import make_storage
+from imgclf.training.storage import make_storage
+from imgclf.training.summary import check_summary
 
 TINY_DEFAULTS = {
     "architecture": {
@@ -29,10 +32,12 @@ TINY_DEFAULTS = {
     },
     "training": {"epochs": 2, "batch_size": 4, "verbose": 0},
 }
+IMAGE = {"size": 16, "color_mode": "grayscale"}
 
 
 def test_a_variant_is_the_defaults_with_its_own_block_merged_in():
     resolved = resolve_variant(
+        IMAGE,
         TINY_DEFAULTS,
         {"architecture": {"blocks": [{"filters": 8}, {"filters": 16}]}},
         name="scratch_cnn.deep",
@@ -41,6 +46,7 @@ def test_a_variant_is_the_defaults_with_its_own_block_merged_in():
     assert resolved["architecture"]["blocks"] == [{"filters": 8}, {"filters": 16}]
     assert resolved["architecture"]["block_defaults"]["batch_norm"] is True
     assert resolved["training"]["epochs"] == 2
+    assert resolved["image"] == IMAGE
     assert resolved["training"]["optimizer"] == {  # defaults spelled out
         "name": "adam",
         "learning_rate": 0.001,
@@ -48,7 +54,7 @@ def test_a_variant_is_the_defaults_with_its_own_block_merged_in():
         "nesterov": False,
     }
     assert (
-        resolve_variant(TINY_DEFAULTS, None, name="x")["architecture"]
+        resolve_variant(IMAGE, TINY_DEFAULTS, None, name="x")["architecture"]
         == (TINY_DEFAULTS["architecture"])
     )
 
@@ -60,11 +66,13 @@ def test_a_variant_is_the_defaults_with_its_own_block_merged_in():
         ({"training": {"epochs": -1}}, "training.epochs must be a positive int"),
         ({"architecture": {"head": {"pooling": "mean"}}}, "pooling"),
         ({"tuning": {"n_trials": 2}}, "search_space"),
+        ({"image": {"colour": "rgb"}}, "unknown key(s) in the image of scratch_cnn.deep: colour"),
+        ({"image": {"color_mode": "cmyk"}}, "scratch_cnn.deep: image: color_mode must be one of"),
     ],
 )
 def test_bad_variant_parameters_fail_before_training(variant, message):
     with pytest.raises(ValueError) as error:
-        resolve_variant(TINY_DEFAULTS, variant, name="scratch_cnn.deep")
+        resolve_variant(IMAGE, TINY_DEFAULTS, variant, name="scratch_cnn.deep")
     assert message in str(error.value)
 
 
@@ -94,25 +102,31 @@ def test_every_variant_trains_and_the_tuned_one_uses_its_best_trial(two_class_sp
             },
         }
     }
+    parameters = {
+        "image": IMAGE,
+        "seed": 0,
+        "checkpoint_dir": str(tmp_path / "checkpoints"),
+        "scratch_cnn": {
+            "defaults": TINY_DEFAULTS,
+            "shallow": {},
+            "deep": {"architecture": {"blocks": [{"filters": 4}] * 2}},
+            "tuned": tuned,
+        },
+    }
     outputs = run_pipeline(
-        create_pipeline(),
+        declared_pipeline(parameters, scratch_cnn),
         {
             "train_index": two_class_split["train"],
             "val_index": two_class_split["val"],
             "classes": two_class_split["classes"],
-            "params:scratch_cnn.defaults": TINY_DEFAULTS,
-            "params:scratch_cnn.shallow": {},
-            "params:scratch_cnn.deep": {"architecture": {"blocks": [{"filters": 4}] * 2}},
-            "params:scratch_cnn.tuned": tuned,
-            "params:image": {"size": 16, "color_mode": "grayscale"},
-            "params:seed": 0,
-            "params:checkpoint_dir": str(tmp_path / "checkpoints"),
+            **parameter_inputs(parameters),
         },
     )
     for variant in ("shallow", "deep", "tuned"):
         model = outputs[f"scratch_cnn.{variant}.model"]
         history = outputs[f"scratch_cnn.{variant}.history"]
         assert history["variant"] == f"scratch_cnn.{variant}"
+        check_summary(history, variant)  # the contract the leaderboard reads
         assert [row["epoch"] for row in history["epochs"]] == [1, 2]
         assert history["parameters"]["total"] == model.count_params()
         probabilities = model.predict(np.zeros((3, 16, 16, 1)), verbose=0)

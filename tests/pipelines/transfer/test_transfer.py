@@ -12,15 +12,19 @@ from matplotlib.figure import Figure
 from conftest import (
     KEDRO,
     TINY_TRANSFER,
+    declared_pipeline,
     kedro,
     kedro_environment,
     run_pipeline,
     transfer_inputs,
+    transfer_parameters,
     write_two_class_split,
 )
 from imgclf.models.backbones import build_backbone
-from imgclf.pipelines.transfer import create_pipeline
+from imgclf.pipelines import transfer
 from imgclf.pipelines.transfer.nodes import resolve_variant, train_on_features
+from imgclf.training.summary import check_summary
+from imgclf.variants import declare_variants
 
 IMAGE = TINY_TRANSFER["image"]
 BACKBONE = TINY_TRANSFER["backbone"]
@@ -37,9 +41,14 @@ def test_every_variant_saves_the_whole_network_and_no_aug_variants_share_one_fea
     two_class_split_32, tmp_path
 ):
     split = two_class_split_32
-    outputs = run_pipeline(create_pipeline(), transfer_inputs(split, tmp_path))
+    parameters = transfer_parameters(tmp_path)
+    outputs = run_pipeline(
+        declared_pipeline(parameters, transfer), transfer_inputs(split, tmp_path, parameters)
+    )
 
-    features = outputs["transfer.features"]
+    (cache,) = {variant.features for variant in declare_variants(parameters) if variant.features}
+    assert cache.startswith("mobilenet_v2_32px_grayscale_")
+    features = outputs[f"transfer.features.{cache}"]
     for name, index in (("train", split["train"]), ("val", split["val"])):
         assert features[f"{name}_features"].shape == (len(index), 1, 1, 1280)
         assert features[f"{name}_paths"].tolist() == index["path"].tolist()
@@ -63,6 +72,7 @@ def test_every_variant_saves_the_whole_network_and_no_aug_variants_share_one_fea
         assert not model.compiled  # saved without optimizer state
         assert [row["epoch"] for row in history["epochs"]] == [1, 2]
         assert history["parameters"]["total"] == model.count_params()
+        check_summary(history, variant)
         assert history["backbone_features"] == (
             "computed every epoch" if variant.endswith("_aug") else "cached"
         )
@@ -90,27 +100,115 @@ def test_every_variant_saves_the_whole_network_and_no_aug_variants_share_one_fea
 def test_cached_features_of_another_backbone_or_augmentation_are_refused(
     two_class_split_32, tmp_path
 ):
-    outputs = run_pipeline(
-        create_pipeline().only_nodes("transfer.extract_features"),
-        transfer_inputs(two_class_split_32, tmp_path),
-    )
+    features = extracted_features(two_class_split_32, tmp_path)
     arguments = {
         "classes": two_class_split_32["classes"],
-        "image": IMAGE,
         "seed": 0,
         "checkpoint_dir": str(tmp_path),
     }
-    other = resolve_variant(DEFAULTS, {"backbone": {"name": "resnet50"}}, BACKBONE, name="t.a")
+    other = resolve_variant(
+        IMAGE, BACKBONE, DEFAULTS, {"backbone": {"name": "resnet50"}}, name="t.a"
+    )
     with pytest.raises(ValueError, match="computed with other backbone, backbone_weights_sha256"):
-        train_on_features(other, outputs["transfer.features"], **arguments)
-    augmented = resolve_variant(DEFAULTS, AUGMENTATION, BACKBONE, name="t.b")
+        train_on_features(other, features, **arguments)
+    augmented = resolve_variant(IMAGE, BACKBONE, DEFAULTS, AUGMENTATION, name="t.b")
     with pytest.raises(ValueError, match="cached backbone features, which cannot be augmented"):
-        train_on_features(augmented, outputs["transfer.features"], **arguments)
+        train_on_features(augmented, features, **arguments)
+
+
+def extracted_features(split, tmp_path, previous=None, parameters=None):
+    """The feature cache of the tiny S0 variants, given the cache a last run left."""
+    parameters = parameters or transfer_parameters(tmp_path)
+    (cache,) = {variant.features for variant in declare_variants(parameters) if variant.features}
+    inputs = transfer_inputs(split, tmp_path, parameters)
+    if previous is not None:
+        inputs[f"transfer.previous_features.{cache}"] = previous
+    pipeline = declared_pipeline(parameters, transfer).only_nodes(
+        f"transfer.features.extract_{cache}"
+    )
+    return run_pipeline(pipeline, inputs)[f"transfer.features.{cache}"]
+
+
+def test_an_unchanged_feature_cache_is_reused_and_a_changed_one_recomputed(
+    two_class_split_32, tmp_path, monkeypatch
+):
+    first = extracted_features(two_class_split_32, tmp_path)
+    with monkeypatch.context() as patched:  # reusing reads no image
+        patched.setattr(transfer.nodes, "make_dataset", pytest.fail)
+        again = extracted_features(two_class_split_32, tmp_path, previous=first)
+    assert again.keys() == first.keys()
+    for key, array in first.items():
+        np.testing.assert_array_equal(again[key], array)
+
+    fewer = {**two_class_split_32, "train": two_class_split_32["train"].iloc[1:]}
+    changed = extracted_features(fewer, tmp_path, previous=first)  # one image less
+    assert changed["train_paths"].tolist() == fewer["train"]["path"].tolist()
+    as_float16 = transfer_parameters(tmp_path)
+    as_float16["transfer"]["features"]["dtype"] = "float16"
+    half = extracted_features(two_class_split_32, tmp_path, first, parameters=as_float16)
+    assert half["train_features"].dtype == np.float16
+
+
+def grid(name, target, choices):
+    """A tuning block: a grid over ``choices`` for ``target``, one epoch a trial, in memory."""
+    return {
+        "n_trials": len(choices),
+        "epochs": 1,
+        "sampler": {"name": "grid"},
+        "pruner": {"name": "none"},
+        "search_space": {name: {"type": "categorical", "choices": choices, "target": target}},
+    }
+
+
+def test_a_variant_sets_its_own_backbone_and_tunes_its_head_or_its_cut(
+    two_class_split_32, tmp_path
+):
+    parameters = transfer_parameters(tmp_path)
+    parameters["transfer"] = {
+        "features": {"batch_size": 16},
+        "defaults": DEFAULTS,
+        "adam": {},
+        "cut": {"backbone": {"cut_at": "block_3_expand_relu"}},
+        "pooling": {"tuning": grid("pooling", "head.pooling", ["flatten", "global_max"])},
+        "cut_search": {
+            "tuning": grid("cut", "backbone.cut_at", ["block_2_add", "block_6_expand_relu"])
+        },
+    }
+    variants = {variant.name: variant for variant in declare_variants(parameters)}
+    assert [variants[name].trains_on for name in variants] == [
+        "features",
+        "features",
+        "features",
+        "images",
+    ]
+    assert variants["pooling"].features == variants["adam"].features != variants["cut"].features
+    outputs = run_pipeline(
+        declared_pipeline(parameters, transfer),
+        transfer_inputs(two_class_split_32, tmp_path, parameters),
+    )
+    assert {name for name in outputs if name.startswith("transfer.features.")} == {
+        f"transfer.features.{variants['adam'].features}",
+        f"transfer.features.{variants['cut'].features}",
+    }
+    cut = outputs["transfer.cut.model"].get_layer("backbone")
+    assert cut.layers[-1].name == "block_3_expand_relu"
+    for name in ("pooling", "cut_search"):
+        trials = outputs[f"transfer.{name}.trials"]
+        assert trials["state"].tolist() == ["COMPLETE"] * 2
+        assert outputs[f"transfer.{name}.best_params"]["value"] == trials["value"].max()
+    best = outputs["transfer.pooling.best_params"]["params"]["pooling"]
+    assert outputs["transfer.pooling.config"]["head"]["pooling"] == best
+    best_cut = outputs["transfer.cut_search.best_params"]["params"]["cut"]
+    assert outputs["transfer.cut_search.config"]["backbone"]["cut_at"] == best_cut
+    searched = outputs["transfer.cut_search.model"].get_layer("backbone")
+    assert searched.layers[-1].name == best_cut
+    assert outputs["transfer.cut_search.history"]["backbone_features"] == "computed every epoch"
+    assert outputs["transfer.pooling.history"]["backbone_features"] == "cached"
 
 
 def test_unknown_variant_keys_are_refused():
     with pytest.raises(ValueError, match=r"unknown key\(s\) in the parameters of transfer.x: arch"):
-        resolve_variant(DEFAULTS, {"arch": {}}, BACKBONE, name="transfer.x")
+        resolve_variant(IMAGE, BACKBONE, DEFAULTS, {"arch": {}}, name="transfer.x")
 
 
 # --- the command line, on conf/test ---------------------------------------------------------

@@ -21,63 +21,68 @@ from imgclf.evaluation.baseline import (
 )
 from imgclf.evaluation.config import parse_evaluation
 from imgclf.evaluation.leaderboard import (
+    TRAINED,
     leaderboard_table,
     model_facts,
     summary,
+    sweep_table,
     with_integer_columns,
 )
 from imgclf.evaluation.metrics import classification_scores, normalise_rows
 from imgclf.evaluation.predictions import predict_index, prediction_table, table_probabilities
 from imgclf.imaging.decode import read_image
-from imgclf.reporting import html
 from imgclf.reporting.evaluation import (
     channel_maps,
     confusion_matrix_figure,
     figure_image,
     gallery,
     leaderboard_figure,
+    sweep_figure,
 )
-from imgclf.reporting.plots import grouped_bar_chart, training_curves
+from imgclf.reporting.plots import training_curves
+from imgclf.reporting.report import model_section, report_page
 from imgclf.reporting.tables import markdown_table
+from imgclf.training.summary import check_summary
 
 logger = logging.getLogger(__name__)
 
 Images = dict[str, Image.Image]
-EVALUATION_PLOTS = (
-    "confusion_matrix",
-    "confusion_matrix_normalised",
-    "training_curves",
-    "misclassified",
-    "least_confident",
-)
-EXPLANATIONS = ("grad_cam", "activations_first_conv", "activations_last_conv")
+# write_report's keyword arguments for a sweep's table and plot: prefix + the sweep's name
+SWEEP_TABLE, SWEEP_PLOT = "sweep_table:", "sweep_plot:"
 
 
 def predict_splits(
-    model: keras.Model,
+    model: keras.Model | None,
     *,
+    config: dict[str, Any] | None,
     val_index: pd.DataFrame,
     test_index: pd.DataFrame,
     classes: list[str],
-    image: dict[str, Any],
     evaluate: dict[str, Any],
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """The model's predictions on the validation and test images (see
-    :func:`imgclf.evaluation.predictions.prediction_table`)."""
+    """The model's predictions on the validation and test images, read at the image
+    settings it was trained with (see
+    :func:`imgclf.evaluation.predictions.prediction_table`); no rows for a model not
+    trained yet."""
     batch_size = parse_evaluation(evaluate).batch_size
     return tuple(  # type: ignore[return-value]
         prediction_table(
-            index,
-            predict_index(model, index, classes, image=image, batch_size=batch_size),
+            index.iloc[:0] if model is None else index,
+            np.zeros((0, len(classes)))
+            if model is None
+            else predict_index(model, index, classes, image=config["image"], batch_size=batch_size),
             classes,
         )
         for index in (val_index, test_index)
     )
 
 
-def resolve_baseline(parameters: dict[str, Any], *, name: str) -> dict[str, Any]:
-    """The baseline's parameters, validated, with defaults and its ``name``."""
-    return {"name": name, **parse_baseline(parameters)}
+def resolve_baseline(
+    parameters: dict[str, Any], image: dict[str, Any], *, name: str
+) -> dict[str, Any]:
+    """The baseline's parameters, validated, with defaults, its ``name`` and the project's
+    ``image`` settings (its colour mode)."""
+    return {"name": name, "image": dict(image), **parse_baseline(parameters)}
 
 
 def train_baseline(
@@ -86,7 +91,6 @@ def train_baseline(
     train_index: pd.DataFrame,
     val_index: pd.DataFrame,
     classes: list[str],
-    image: dict[str, Any],
     seed: int,
 ) -> tuple[SklearnPipeline, dict[str, Any]]:
     """Fit the pixel baseline on the training images; its summary has the keys of a
@@ -96,7 +100,7 @@ def train_baseline(
         val_index,
         classes,
         parameters=parameters,
-        color_mode=image["color_mode"],
+        color_mode=parameters["image"]["color_mode"],
         seed=seed,
     )
 
@@ -108,7 +112,6 @@ def predict_baseline_splits(
     val_index: pd.DataFrame,
     test_index: pd.DataFrame,
     classes: list[str],
-    image: dict[str, Any],
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """The baseline's predictions on the validation and test images, in the same table as
     a network's."""
@@ -119,7 +122,7 @@ def predict_baseline_splits(
                 model,
                 index,
                 parameters=parameters,
-                color_mode=image["color_mode"],
+                color_mode=parameters["image"]["color_mode"],
                 num_classes=len(classes),
             ),
             classes,
@@ -129,18 +132,28 @@ def predict_baseline_splits(
 
 
 def score_model(
-    config: dict[str, Any],
+    config: dict[str, Any] | None,
     *,
-    history: dict[str, Any],
+    history: dict[str, Any] | None,
     val_predictions: pd.DataFrame,
     test_predictions: pd.DataFrame,
     classes: list[str],
     evaluate: dict[str, Any],
+    name: str,
 ) -> dict[str, Any]:
     """The model's metrics: ``facts`` (what the leaderboard lists besides scores), ``val``
     (accuracy, loss), ``test`` (see
     :func:`imgclf.evaluation.metrics.classification_scores`), ``misclassified`` and the
-    ``least_confident`` test predictions (smallest margin first)."""
+    ``least_confident`` test predictions (smallest margin first). A model not trained yet
+    (no config, history or predictions) gets ``{"model": name, "trained": false}``."""
+    if config is None or history is None or test_predictions.empty:
+        logger.warning(
+            "%s has not been trained: listed as not trained (kedro run --pipelines %s)",
+            name,
+            name.split(".", 1)[0],
+        )
+        return {"model": name, "trained": False, "classes": list(classes)}
+    check_summary(history, name)
     settings = parse_evaluation(evaluate)
     test = classification_scores(
         *table_probabilities(test_predictions, classes), classes, top_k=settings.top_k
@@ -158,6 +171,7 @@ def score_model(
     )
     return {
         "model": facts["model"],
+        "trained": True,
         "classes": list(classes),
         "facts": facts,
         "val": {key: val[key] for key in ("examples", "accuracy", "loss")},
@@ -170,16 +184,18 @@ def score_model(
 
 
 def plot_evaluation(
+    config: dict[str, Any] | None,
     metrics: dict[str, Any],
-    history: dict[str, Any],
+    history: dict[str, Any] | None,
     test_predictions: pd.DataFrame,
-    image: dict[str, Any],
     evaluate: dict[str, Any],
 ) -> Images:
     """Confusion matrices (counts and row-normalised), training curves (for models trained
     by epochs), and galleries of the misclassified test images (most confident first) and
-    of the least confident predictions."""
-    settings = parse_evaluation(evaluate)
+    of the least confident predictions; none for a model not trained yet."""
+    if not metrics["trained"]:
+        return {}
+    settings, image = parse_evaluation(evaluate), config["image"]
     name, classes = metrics["model"], metrics["classes"]
     matrix = np.asarray(metrics["test"]["confusion_matrix"])
     figures = {
@@ -216,15 +232,18 @@ def plot_evaluation(
 
 
 def explain_model(
-    model: keras.Model,
+    model: keras.Model | None,
+    config: dict[str, Any] | None,
     test_predictions: pd.DataFrame,
-    image: dict[str, Any],
     evaluate: dict[str, Any],
 ) -> Images:
     """Grad-CAM overlays on a sample of test images (one class after another), and the
     activation maps of the first and last convolution layers for the first of them.
-    Works on models that nest their backbone as one layer."""
-    settings = parse_evaluation(evaluate)
+    Works on models that nest their backbone as one layer; none for a model not trained
+    yet."""
+    if model is None or test_predictions.empty:
+        return {}
+    settings, image = parse_evaluation(evaluate), config["image"]
     sample = _one_class_after_another(test_predictions, settings.grad_cam_images)
     pixels = _pixels(sample["path"], image)
     layer = (
@@ -257,8 +276,23 @@ def explain_model(
 
 
 def build_leaderboard(**metrics: dict[str, Any]) -> pd.DataFrame:
-    """One row per model (keyword arguments: model name -> its metrics), best first."""
+    """One row per model (keyword arguments: model name -> its metrics), best first; models
+    not trained yet last, with the status "not trained"."""
     return leaderboard_table(metrics.values())
+
+
+def compare_sweep(**arms: Any) -> tuple[pd.DataFrame, Image.Image]:
+    """A sweep's arms side by side (keyword arguments: arm -> its metrics, and ``sweep``,
+    the sweep's name): a table of arm, model, val and test accuracy, macro F1 and training
+    seconds in the order declared, and a bar chart of the three scores per arm."""
+    sweep = arms.pop("sweep")
+    table = sweep_table(arms)
+    scores = table.dropna(subset=["test_accuracy"]).set_index("arm")
+    chart = sweep_figure(
+        scores[["val_accuracy", "test_accuracy", "macro_f1"]],
+        title=f"sweep {sweep}: scores per arm",
+    )
+    return table, figure_image(chart)
 
 
 def leaderboard_markdown(leaderboard: pd.DataFrame) -> str:
@@ -268,7 +302,7 @@ def leaderboard_markdown(leaderboard: pd.DataFrame) -> str:
 
 def plot_leaderboard(leaderboard: pd.DataFrame) -> Image.Image:
     """Test accuracy and macro F1 per model, and accuracy against training time."""
-    return figure_image(leaderboard_figure(leaderboard))
+    return figure_image(leaderboard_figure(leaderboard[leaderboard["status"] == TRAINED]))
 
 
 def summarise_leaderboard(leaderboard: pd.DataFrame, evaluate: dict[str, Any]) -> str:
@@ -278,42 +312,11 @@ def summarise_leaderboard(leaderboard: pd.DataFrame, evaluate: dict[str, Any]) -
 
 def report_section(
     metrics: dict[str, Any],
-    evaluation_plots: Mapping[str, Callable[[], Image.Image]],
+    evaluation_plots: Mapping[str, Callable[[], Image.Image]] | None,
     explanations: Mapping[str, Callable[[], Image.Image]] | None = None,
 ) -> str:
-    """One model's part of the report (HTML): its facts, scores, per-class report,
-    least-confident table and every plot."""
-    test, facts = metrics["test"], metrics["facts"]
-    scores = [
-        ("test accuracy", f"{test['accuracy']:.4f}"),
-        ("test loss", f"{test['loss']:.4f}"),
-        ("val accuracy", f"{metrics['val']['accuracy']:.4f}"),
-        *((f"top-{k} accuracy", f"{value:.4f}") for k, value in test["top_k_accuracy"].items()),
-        *(
-            (f"{average} {name}", f"{test[average][name]:.4f}")
-            for average in ("macro", "weighted")
-            for name in ("precision", "recall", "f1")
-        ),
-        ("misclassified", f"{metrics['misclassified']} of {test['examples']}"),
-    ]
-    about = [
-        (key, "—" if value is None else value)
-        for key, value in facts.items()
-        if key not in ("model", "family", "variant")
-    ]
-    least = pd.DataFrame(metrics["least_confident"])
-    name = html.escape(metrics["model"])
-    parts = [
-        f'<h3 id="{name}">{name}</h3>',
-        html.key_values(scores),
-        html.details("model and training", html.key_values(about)),
-        html.details("per-class report", html.table(pd.DataFrame(test["per_class"]))),
-        html.details("least confident test predictions", html.table(least)),
-        html.figures(evaluation_plots, EVALUATION_PLOTS),
-    ]
-    if explanations:
-        parts.append(html.figures(explanations, EXPLANATIONS))
-    return "\n".join(parts)
+    """One model's part of the report (see :func:`imgclf.reporting.report.model_section`)."""
+    return model_section(metrics, evaluation_plots, explanations)
 
 
 def write_report(
@@ -322,52 +325,28 @@ def write_report(
     leaderboard: pd.DataFrame,
     leaderboard_summary: str,
     leaderboard_plot: Image.Image,
-    **sections: str,
+    **sections: Any,
 ) -> str:
-    """The report page (self-contained HTML): data profile, split, leaderboard with its
-    summary and plot, then every model's section (keyword arguments: model name ->
-    :func:`report_section`), in leaderboard order."""
-    per_class = pd.DataFrame(split_report.get("per_class", {})).T
-    data = [
-        ("image files found", dataset_profile.get("image_files")),
-        ("valid images", dataset_profile.get("images")),
-        ("quarantined", dataset_profile.get("quarantined")),
-        ("quarantine reasons", dataset_profile.get("quarantine_reasons") or "none"),
-        ("sizes (most common)", dataset_profile.get("sizes", {}).get("most_common")),
-        ("modes", dataset_profile.get("modes")),
-        ("formats", dataset_profile.get("formats")),
-        ("duplicate groups", dataset_profile.get("duplicates", {}).get("groups")),
-    ]
-    split = [
-        ("strategy", split_report.get("strategy")),
-        ("images", split_report.get("totals")),
-        ("validation", split_report.get("val_from")),
-        ("warnings", "; ".join(split_report.get("warnings", [])) or "none"),
-    ]
-    split_body = html.key_values(split)
-    if not per_class.empty:
-        chart = grouped_bar_chart(per_class, title="images per class and split")
-        split_body += html.table(per_class.rename_axis("class").reset_index()) + html.image_tag(
-            figure_image(chart), "images per class and split"
+    """The report page (see :func:`imgclf.reporting.report.report_page`): keyword
+    arguments ``sweep_table:<sweep>`` and ``sweep_plot:<sweep>`` are each sweep's table and
+    plot, the others a model's name -> :func:`report_section`."""
+    sweeps = [
+        (
+            name[len(SWEEP_TABLE) :],
+            sections.pop(name),
+            sections.pop(SWEEP_PLOT + name[len(SWEEP_TABLE) :]),
         )
-    ranked = [sections[name] for name in leaderboard["model"] if name in sections]
-    ranked += [
-        section for name, section in sections.items() if name not in set(leaderboard["model"])
+        for name in list(sections)
+        if name.startswith(SWEEP_TABLE)
     ]
-    return html.page(
-        "imgclf report",
-        [
-            ("data", "Data", html.key_values(data)),
-            ("split", "Split", split_body),
-            (
-                "leaderboard",
-                "Leaderboard",
-                html.markdown_lines(leaderboard_summary)
-                + html.table(with_integer_columns(leaderboard))
-                + html.image_tag(leaderboard_plot, "leaderboard"),
-            ),
-            ("models", "Models", "\n".join(ranked)),
-        ],
+    return report_page(
+        dataset_profile,
+        split_report,
+        leaderboard=with_integer_columns(leaderboard),
+        leaderboard_summary=leaderboard_summary,
+        leaderboard_plot=leaderboard_plot,
+        sweeps=sweeps,
+        sections=sections,
     )
 
 

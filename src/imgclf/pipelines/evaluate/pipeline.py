@@ -1,31 +1,38 @@
-"""The ``evaluate`` pipeline: every trained model scored on the test set, compared with a
-pixel baseline and with each other, and explained.
+"""The ``evaluate`` pipeline: every declared variant's model scored on the test set,
+compared with a pixel baseline and with each other, and explained.
 
-For each model ``<family>.<variant>`` of the training pipelines (and the baseline
+For each variant ``<family>.<variant>`` the active environment declares (and the baseline
 ``baseline.logistic_regression``) it writes ``<family>.<variant>.val_predictions`` and
 ``.test_predictions`` (one row per image), ``.metrics`` (test accuracy and loss,
 precision, recall and F1 per class, macro and weighted, top-k accuracy, confusion
 matrix, least confident predictions), ``.evaluation_plots`` (confusion matrices,
 training curves, galleries of misclassified and least confident images) and, for
 networks, ``.explanations`` (Grad-CAM overlays, first and last convolution activation
-maps). Then ``leaderboard`` (CSV), ``leaderboard_markdown``, ``leaderboard_plot``,
-``leaderboard_summary`` and the self-contained HTML ``report``.
+maps). A declared variant whose model is missing is scored as "not trained" and the others
+go on. Each sweep gets ``<family>.<variant>.sweep_comparison`` (one row per arm) and
+``.sweep_plot``. Then ``leaderboard`` (CSV), ``leaderboard_markdown``,
+``leaderboard_plot``, ``leaderboard_summary`` and the self-contained HTML ``report``.
 
 Parameters: ``params:evaluate``, ``params:baseline.logistic_regression``, and the
-project-wide ``params:image`` and ``params:seed``.
+project-wide ``params:image`` (the baseline's; a variant's images are read at the settings
+in its ``.config``) and ``params:seed``.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from kedro.pipeline import Pipeline, node
 
-from imgclf.pipelines import finetune, scratch_cnn, transfer
-from imgclf.pipelines.variants import named_resolver
+from imgclf.pipelines.family import bind
+from imgclf.variants import Variant
 
 from .nodes import (
+    SWEEP_PLOT,
+    SWEEP_TABLE,
     build_leaderboard,
+    compare_sweep,
     explain_model,
     leaderboard_markdown,
     plot_evaluation,
@@ -42,26 +49,34 @@ from .nodes import (
 
 BASELINE = "baseline.logistic_regression"
 SPLIT = {"val_index": "val_index", "test_index": "test_index", "classes": "classes"}
-COMMON = {"image": "params:image", "evaluate": "params:evaluate"}
 
 
-def trained_models() -> list[str]:
-    """``<family>.<variant>`` of every model the training pipelines write."""
-    return [
-        f"{family.FAMILY}.{variant}"
-        for family in (scratch_cnn.pipeline, transfer.pipeline, finetune.pipeline)
-        for variant in family.VARIANTS
-    ]
-
-
-def create_pipeline(**kwargs: Any) -> Pipeline:
-    """Create the pipeline: the baseline, every model's evaluation, the leaderboard and
-    the report."""
-    models = trained_models()
+def create_pipeline(variants: Sequence[Variant] = (), **kwargs: Any) -> Pipeline:
+    """Create the pipeline: the baseline, the evaluation of every variant of ``variants``,
+    a comparison per sweep, the leaderboard and the report."""
+    models = [variant.namespace for variant in variants]
     evaluated = [*models, BASELINE]
+    sweeps: dict[str, dict[str, str]] = {}
+    for variant in variants:
+        if variant.sweep is not None:
+            sweeps.setdefault(variant.sweep, {})[variant.arm] = f"{variant.namespace}.metrics"
     pipelines = [_baseline_pipeline()]
     pipelines += [_model_pipeline(name, network=True) for name in models]
     pipelines.append(_model_pipeline(BASELINE, network=False))
+    pipelines += [
+        Pipeline(
+            [
+                node(
+                    bind(compare_sweep, sweep=sweep),
+                    inputs=arms,
+                    outputs=[f"{sweep}.sweep_comparison", f"{sweep}.sweep_plot"],
+                    name="compare_sweep",
+                    namespace=f"evaluate.{sweep}",
+                )
+            ]
+        )
+        for sweep, arms in sweeps.items()
+    ]
     return sum(pipelines, Pipeline([])) + Pipeline(
         [
             node(
@@ -92,6 +107,8 @@ def create_pipeline(**kwargs: Any) -> Pipeline:
                     "leaderboard_summary": "leaderboard_summary",
                     "leaderboard_plot": "leaderboard_plot",
                     **{name: f"{name}.report_section" for name in evaluated},
+                    **{f"{SWEEP_TABLE}{sweep}": f"{sweep}.sweep_comparison" for sweep in sweeps},
+                    **{f"{SWEEP_PLOT}{sweep}": f"{sweep}.sweep_plot" for sweep in sweeps},
                 },
                 outputs="report",
                 name="write_report",
@@ -105,7 +122,10 @@ def _baseline_pipeline() -> Pipeline:
     return Pipeline(
         [
             node(
-                named_resolver(resolve_baseline, BASELINE), own, "config", name="resolve_parameters"
+                bind(resolve_baseline, name=BASELINE),
+                [own, "params:image"],
+                "config",
+                name="resolve_parameters",
             ),
             node(
                 train_baseline,
@@ -114,7 +134,6 @@ def _baseline_pipeline() -> Pipeline:
                     "train_index": "train_index",
                     "val_index": "val_index",
                     "classes": "classes",
-                    "image": "params:image",
                     "seed": "params:seed",
                 },
                 outputs=["model", "history"],
@@ -122,7 +141,7 @@ def _baseline_pipeline() -> Pipeline:
             ),
             node(
                 predict_baseline_splits,
-                inputs={"model": "model", "parameters": "config", **SPLIT, "image": "params:image"},
+                inputs={"model": "model", "parameters": "config", **SPLIT},
                 outputs=["val_predictions", "test_predictions"],
                 name="predict",
             ),
@@ -140,14 +159,19 @@ def _model_pipeline(name: str, *, network: bool) -> Pipeline:
         nodes.append(
             node(
                 predict_splits,
-                inputs={"model": "model", **SPLIT, **COMMON},
+                inputs={
+                    "model": "model",
+                    "config": "config",
+                    **SPLIT,
+                    "evaluate": "params:evaluate",
+                },
                 outputs=["val_predictions", "test_predictions"],
                 name="predict",
             )
         )
     nodes += [
         node(
-            score_model,
+            bind(score_model, name=name),
             inputs={
                 "config": "config",
                 "history": "history",
@@ -161,7 +185,7 @@ def _model_pipeline(name: str, *, network: bool) -> Pipeline:
         ),
         node(
             plot_evaluation,
-            inputs=["metrics", "history", "test_predictions", "params:image", "params:evaluate"],
+            inputs=["config", "metrics", "history", "test_predictions", "params:evaluate"],
             outputs="evaluation_plots",
             name="plot",
         ),
@@ -171,7 +195,7 @@ def _model_pipeline(name: str, *, network: bool) -> Pipeline:
         nodes.append(
             node(
                 explain_model,
-                inputs=["model", "test_predictions", "params:image", "params:evaluate"],
+                inputs=["model", "config", "test_predictions", "params:evaluate"],
                 outputs="explanations",
                 name="explain",
             )
@@ -192,5 +216,5 @@ def _model_pipeline(name: str, *, network: bool) -> Pipeline:
         namespace=f"evaluate.{name}",
         inputs={**{key: f"{name}.{key}" for key in read}, **{key: key for key in shared}},
         outputs={key: f"{name}.{key}" for key in made},
-        parameters={"params:image", "params:evaluate"},
+        parameters={"params:evaluate"},
     )

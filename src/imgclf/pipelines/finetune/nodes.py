@@ -18,34 +18,64 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 from imgclf.models.transfer import parse_unfreeze, unfreeze_backbone
-from imgclf.pipelines.variants import (
-    merge_variant,
+from imgclf.pipelines.family import (
+    resolve_common,
     train_variant,
     tune_variant,
     without_optimizer,
 )
 from imgclf.training.fit import set_seeds
+from imgclf.variants import merge_parameters, variant_blocks
 
 logger = logging.getLogger(__name__)
 
-VARIANT_KEYS = ("unfreeze", "training", "tuning")
-SOURCE_KEYS = ("backbone", "head", "output")
+VARIANT_KEYS = ("from", "unfreeze")
+# what a fine-tune variant takes from the transfer variant it starts from
+SOURCE_KEYS = ("backbone", "head", "output", "image")
 
 
 def resolve_variant(
     defaults: Mapping[str, Any],
     variant: Mapping[str, Any] | None,
-    source: Mapping[str, Any],
+    source: Mapping[str, Any] | None,
     *,
     name: str,
+    arm: str | None = None,
+    start: str | None = None,
 ) -> dict[str, Any]:
-    """The variant's parameters: ``finetune.defaults`` with its own block merged in, plus
-    ``source`` (the transfer variant it starts from) and that variant's backbone and head.
+    """The variant's parameters: ``finetune.defaults`` with its own block (and its sweep
+    arm's overrides) merged in, plus ``source`` (the resolved parameters of the transfer
+    variant it starts from): that variant's name, backbone, head, image and, unless the
+    fine-tune variant sets its own, its ``training.augmentation``.
 
     Raises:
-        ValueError: for unknown keys or an invalid block (the message names it).
+        ValueError: for unknown keys or an invalid block (the message names it); for an
+            ``image`` or ``backbone`` (the transfer model fixes them), or an augmentation
+            in ``finetune.defaults`` (each variant inherits its source's); if the transfer
+            variant ``start`` has not been trained (``source`` is None).
     """
-    resolved = merge_variant(defaults, variant, name=name, valid_keys=VARIANT_KEYS)
+    if source is None:
+        raise ValueError(_untrained(name, start))
+    if "augmentation" in ((defaults or {}).get("training") or {}):
+        raise ValueError(
+            "finetune.defaults.training.augmentation: a fine-tune variant augments as the "
+            "transfer variant it starts from; set training.augmentation in a variant instead"
+        )
+    own = variant_blocks({}, variant, arm, name=name)
+    for key in ("image", "backbone"):
+        if key in own:
+            raise ValueError(
+                f"{name}: {key} comes from the transfer model it starts from "
+                f"(transfer.{source['name'].split('.', 1)[1]}); set it there, not here"
+            )
+    if "augmentation" not in (own.get("training") or {}):
+        own = merge_parameters(
+            own, {"training": {"augmentation": source["training"]["augmentation"]}}
+        )
+    resolved = resolve_common(
+        source["image"], defaults, own, name=name, arm=None, valid_keys=VARIANT_KEYS
+    )
+    resolved.pop("from", None)
     resolved["unfreeze"] = dataclasses.asdict(parse_unfreeze(resolved.get("unfreeze")))
     return {
         **resolved,
@@ -56,17 +86,18 @@ def resolve_variant(
 
 def finetune(
     parameters: Mapping[str, Any],
-    transfer_model: keras.Model,
+    transfer_model: keras.Model | None,
     *,
     train_index: pd.DataFrame,
     val_index: pd.DataFrame,
     classes: list[str],
-    image: Mapping[str, Any],
     seed: int,
     checkpoint_dir: str,
 ) -> tuple[keras.Model, dict[str, Any]]:
     """Unfreeze a copy of the transfer model as ``unfreeze`` says and train it on; a
     killed run resumes from its backup in ``checkpoint_dir/<variant>``."""
+    if transfer_model is None:
+        raise ValueError(_untrained(parameters["name"], parameters["source"]))
     set_seeds(seed)
     model, backbone_parameters = _unfrozen_copy(transfer_model, parameters)
     model, history = train_variant(
@@ -75,12 +106,10 @@ def finetune(
         train_index,
         val_index,
         classes,
-        image=image,
         seed=seed,
         checkpoint_dir=checkpoint_dir,
     )
     return without_optimizer(model), {
-        "variant": parameters["name"],
         "source": parameters["source"],
         "backbone_parameters": backbone_parameters,
         **history,
@@ -89,23 +118,23 @@ def finetune(
 
 def tune_finetune(
     parameters: Mapping[str, Any],
-    transfer_model: keras.Model,
+    transfer_model: keras.Model | None,
     *,
     train_index: pd.DataFrame,
     val_index: pd.DataFrame,
     classes: list[str],
-    image: Mapping[str, Any],
     seed: int,
 ) -> tuple[dict[str, Any], pd.DataFrame, Figure, Figure]:
     """Run (or continue) the variant's Optuna study, each trial fine-tuning a fresh copy of
-    the transfer model (see :func:`imgclf.pipelines.variants.tune_variant`)."""
+    the transfer model (see :func:`imgclf.pipelines.family.tune_variant`)."""
+    if transfer_model is None:
+        raise ValueError(_untrained(parameters["name"], parameters["source"]))
     return tune_variant(
         parameters,
         lambda trial_parameters: _unfrozen_copy(transfer_model, trial_parameters)[0],
-        train_index=train_index,
-        val_index=val_index,
+        train=train_index,
+        val=val_index,
         classes=classes,
-        image=image,
         seed=seed,
     )
 
@@ -127,3 +156,11 @@ def _unfrozen_copy(
         parameters["unfreeze"],
     )
     return copy, counts
+
+
+def _untrained(name: str, start: str | None) -> str:
+    source = start if start and start.startswith("transfer.") else f"transfer.{start}"
+    return (
+        f"{name} starts from {source}, which has not been trained yet: run "
+        "kedro run --pipelines transfer,finetune (or the transfer pipeline first)"
+    )

@@ -1,82 +1,48 @@
-"""The ``finetune`` pipeline: ``transfer.<source>.model`` -> the same model with its
-backbone's last layers unfrozen, trained on with a low learning rate.
+"""The ``finetune`` pipeline: ``transfer.<from>.model`` -> the same model with its
+backbone's last layers unfrozen, trained on with a low learning rate; one per variant
+declared under ``finetune`` in the active environment's parameters.
 
-Every variant writes ``finetune.<variant>.config``, ``.model``, ``.history`` and
-``.training_curves``; a tuned variant first runs an Optuna study and also writes
-``.best_params``, ``.trials``, ``.optimization_history`` and ``.param_importances``.
+A variant starts from the transfer variant its ``from`` names (default: the one of its own
+name) and takes that variant's image settings, backbone, head and augmentation, unless it
+sets its own ``training.augmentation``. See :func:`imgclf.pipelines.family.variant_pipeline`
+for the nodes and outputs.
 
-Parameters: ``params:finetune.defaults`` merged with ``params:finetune.<variant>``, and
-the project-wide ``params:image``, ``params:seed`` and ``params:checkpoint_dir``.
+Parameters: ``params:finetune.defaults`` merged with ``params:finetune.<variant>``,
+``transfer.<from>.config``, ``params:seed`` and ``params:checkpoint_dir``.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
-from kedro.pipeline import Pipeline, node
+from kedro.pipeline import Pipeline
 
-from imgclf.pipelines.variants import named_resolver, plot_training_curves, tuning_nodes
+from imgclf.pipelines.family import Steps, bind, family_pipeline, own_parameters
+from imgclf.variants import Variant
 
 from .nodes import finetune, resolve_variant, tune_finetune
 
 FAMILY = "finetune"
-# variant -> (the transfer variant it starts from, whether Optuna tunes it first). Add a
-# variant here and give it a parameter block under `finetune`.
-VARIANTS = {"adam_aug": ("adam_aug", False), "sgd_aug": ("sgd_aug", False)}
-DATA = {
-    "train_index": "train_index",
-    "val_index": "val_index",
-    "classes": "classes",
-    "image": "params:image",
-    "seed": "params:seed",
-}
 
 
-def create_pipeline(**kwargs: Any) -> Pipeline:
-    """Create the pipeline: every variant of :data:`VARIANTS` in its own namespace."""
-    return sum(
-        (_variant_pipeline(variant, *settings) for variant, settings in VARIANTS.items()),
-        Pipeline([]),
-    )
+def create_pipeline(variants: Sequence[Variant] = (), **kwargs: Any) -> Pipeline:
+    """Create the pipeline: every ``finetune`` variant of ``variants`` in its own
+    namespace."""
+    return family_pipeline(FAMILY, variants, steps)
 
 
-def _variant_pipeline(variant: str, source: str, tuned: bool) -> Pipeline:
-    namespace = f"{FAMILY}.{variant}"
-    defaults, own = f"params:{FAMILY}.defaults", f"params:{namespace}"
-    resolved = "search_config" if tuned else "config"
-    nodes = [
-        node(
-            named_resolver(resolve_variant, namespace),
-            inputs=[defaults, own, "transfer_config"],
-            outputs=resolved,
-            name="resolve_parameters",
-        )
-    ]
-    if tuned:
-        nodes += tuning_nodes(tune_finetune, {"transfer_model": "transfer_model", **DATA})
-    nodes += [
-        node(
-            finetune,
-            inputs={
-                "parameters": "config",
-                "transfer_model": "transfer_model",
-                **DATA,
-                "checkpoint_dir": "params:checkpoint_dir",
-            },
-            outputs=["model", "history"],
-            name="train",
-        ),
-        node(plot_training_curves, inputs="history", outputs="training_curves", name="plot"),
-    ]
-    return Pipeline(
-        nodes,
-        namespace=namespace,
-        inputs={
+def steps(variant: Variant) -> Steps:
+    """What a fine-tune variant runs: a copy of its start's model, partly unfrozen."""
+    return Steps(
+        resolve=bind(resolve_variant, start=variant.start),
+        resolve_inputs=[*own_parameters(variant), f"transfer.{variant.start}.config"],
+        train=finetune,
+        tune=tune_finetune,
+        data={
+            "transfer_model": f"transfer.{variant.start}.model",
             "train_index": "train_index",
             "val_index": "val_index",
             "classes": "classes",
-            "transfer_model": f"transfer.{source}.model",
-            "transfer_config": f"transfer.{source}.config",
         },
-        parameters={defaults, own, "params:image", "params:seed", "params:checkpoint_dir"},
     )

@@ -10,6 +10,7 @@ from typing import Any
 import keras
 import pandas as pd
 
+from imgclf.evaluation.leaderboard import TRAINED
 from imgclf.evaluation.new_images import check_model_classes, predict_images
 from imgclf.models.checks import check_keys, positive_int
 
@@ -32,7 +33,8 @@ def choose_model(leaderboard: pd.DataFrame, predict: dict[str, Any]) -> str:
         raise ValueError(f"predict.model must be 'best' or a model name; got {choice!r}")
     if choice != BEST:
         return choice
-    networks = leaderboard[leaderboard["family"] != "baseline"]
+    trained = leaderboard["status"] == TRAINED if "status" in leaderboard else True
+    networks = leaderboard[(leaderboard["family"] != "baseline") & trained]
     if networks.empty:
         raise ValueError("the leaderboard lists no trained network: run the training pipelines")
     best = networks.iloc[0]

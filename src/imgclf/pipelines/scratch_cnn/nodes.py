@@ -2,8 +2,8 @@
 
 Each variant resolves its parameters (the shared ``scratch_cnn.defaults`` with the
 variant's own block merged in), builds the CNN they describe, trains it and plots its
-training curves. The ``tuned`` variant first runs an Optuna study over its search space
-and trains with the best trial's values. The heavy lifting lives in
+training curves. A variant with a ``tuning`` block first runs an Optuna study over its
+search space and trains with the best trial's values. The heavy lifting lives in
 :mod:`imgclf.models` and :mod:`imgclf.training`.
 """
 
@@ -18,27 +18,33 @@ from matplotlib.figure import Figure
 
 from imgclf.imaging.decode import image_shape
 from imgclf.models.cnn import build_cnn, parse_architecture
-from imgclf.pipelines.variants import merge_variant, train_variant, tune_variant
+from imgclf.pipelines.family import resolve_common, train_variant, tune_variant
 from imgclf.training.fit import set_seeds
 
-VARIANT_KEYS = ("architecture", "training", "tuning")
+VARIANT_KEYS = ("architecture",)
 
 
 def resolve_variant(
-    defaults: Mapping[str, Any], variant: Mapping[str, Any] | None, *, name: str
+    image: Mapping[str, Any],
+    defaults: Mapping[str, Any],
+    variant: Mapping[str, Any] | None,
+    *,
+    name: str,
+    arm: str | None = None,
 ) -> dict[str, Any]:
-    """The variant's parameters: ``defaults`` with the variant's block merged in, validated.
+    """The variant's parameters: ``defaults`` with the variant's block (and its sweep
+    arm's overrides) merged in, validated.
 
     Returns:
-        ``{"name": name, "architecture": ..., "training": ..., ["tuning": ...]}``, with
-        every training setting spelled out (defaults included), so that the saved
-        parameters say exactly how the model was trained.
+        ``{"name", "architecture", "image", "training", ["tuning"]}``, with every training
+        setting spelled out (defaults included), so that the saved parameters say exactly
+        how the model was trained.
 
     Raises:
-        ValueError: for keys other than architecture, training and tuning, or an
-            invalid architecture, training or tuning block (the message names it).
+        ValueError: for keys other than architecture, image, training, tuning and sweep,
+            or an invalid block (the message names it).
     """
-    resolved = merge_variant(defaults, variant, name=name, valid_keys=VARIANT_KEYS)
+    resolved = resolve_common(image, defaults, variant, name=name, arm=arm, valid_keys=VARIANT_KEYS)
     if "architecture" not in resolved:
         raise ValueError(f"{name} has no architecture: set scratch_cnn.defaults.architecture")
     parse_architecture(resolved["architecture"])
@@ -51,25 +57,21 @@ def train_cnn(
     train_index: pd.DataFrame,
     val_index: pd.DataFrame,
     classes: list[str],
-    image: Mapping[str, Any],
     seed: int,
     checkpoint_dir: str,
 ) -> tuple[keras.Model, dict[str, Any]]:
     """Build the variant's CNN and train it; a killed run resumes from its backup in
     ``checkpoint_dir/<variant>`` when run again with the same parameters and data."""
     set_seeds(seed)
-    model = _build(parameters, image=image, num_classes=len(classes))
-    model, history = train_variant(
+    return train_variant(
         parameters,
-        model,
+        _build(parameters, num_classes=len(classes)),
         train_index,
         val_index,
         classes,
-        image=image,
         seed=seed,
         checkpoint_dir=checkpoint_dir,
     )
-    return model, {"variant": parameters["name"], **history}
 
 
 def tune_cnn(
@@ -78,23 +80,22 @@ def tune_cnn(
     train_index: pd.DataFrame,
     val_index: pd.DataFrame,
     classes: list[str],
-    image: Mapping[str, Any],
     seed: int,
 ) -> tuple[dict[str, Any], pd.DataFrame, Figure, Figure]:
     """Run (or continue) the variant's Optuna study over its CNN (see
-    :func:`imgclf.pipelines.variants.tune_variant` for the outputs)."""
+    :func:`imgclf.pipelines.family.tune_variant` for the outputs)."""
     return tune_variant(
         parameters,
-        lambda trial_parameters: _build(trial_parameters, image=image, num_classes=len(classes)),
-        train_index=train_index,
-        val_index=val_index,
+        lambda trial_parameters: _build(trial_parameters, num_classes=len(classes)),
+        train=train_index,
+        val=val_index,
         classes=classes,
-        image=image,
         seed=seed,
     )
 
 
-def _build(parameters: Mapping[str, Any], *, image: Mapping[str, Any], num_classes: int):
+def _build(parameters: Mapping[str, Any], *, num_classes: int) -> keras.Model:
+    image = parameters["image"]
     return build_cnn(
         parameters["architecture"],
         input_shape=image_shape(image["size"], image["color_mode"]),

@@ -20,6 +20,7 @@ from typing import Any
 import keras
 import numpy as np
 import pandas as pd
+from matplotlib.figure import Figure
 
 from imgclf.imaging.augment import parse_augmentation
 from imgclf.imaging.dataset import labels_to_ids, make_dataset
@@ -28,39 +29,49 @@ from imgclf.models.backbones import build_backbone, parse_backbone
 from imgclf.models.head import parse_head, parse_output
 from imgclf.models.summary import count_parameters
 from imgclf.models.transfer import TransferModel, build_transfer_model, feature_extractor
-from imgclf.pipelines.variants import merge_variant, train_variant, without_optimizer
+from imgclf.pipelines.family import (
+    resolve_common,
+    train_variant,
+    tune_variant,
+    without_optimizer,
+)
 from imgclf.training.fit import (
     BYTES_PER_MB,
     ArraySplit,
     keras_verbosity,
     set_seeds,
+    split_digest,
     weights_bytes,
 )
 
 logger = logging.getLogger(__name__)
 
-VARIANT_KEYS = ("backbone", "head", "output", "training")
+VARIANT_KEYS = ("backbone", "head", "output")
 SPLITS = ("train", "val", "test")
 FEATURE_SETTINGS = ("batch_size", "dtype")
 
 
 def resolve_variant(
+    image: Mapping[str, Any],
+    backbone: Mapping[str, Any],
     defaults: Mapping[str, Any],
     variant: Mapping[str, Any] | None,
-    backbone: Mapping[str, Any],
     *,
     name: str,
+    arm: str | None = None,
 ) -> dict[str, Any]:
-    """The variant's parameters: ``transfer.defaults`` with its own block merged in, and
-    ``backbone`` the shared ``backbone`` block with the variant's ``backbone`` keys over it.
+    """The variant's parameters: ``transfer.defaults`` with its own block (and its sweep
+    arm's overrides) merged in; ``backbone`` and ``image`` the shared blocks with the
+    variant's keys over them.
 
     Returns:
-        ``{"name", "backbone", "head", "output", "training"}``, every setting spelled out.
+        ``{"name", "backbone", "head", "output", "image", "training", ["tuning"]}``, every
+        setting spelled out.
 
     Raises:
         ValueError: for unknown keys or an invalid block (the message names it).
     """
-    resolved = merge_variant(defaults, variant, name=name, valid_keys=VARIANT_KEYS)
+    resolved = resolve_common(image, defaults, variant, name=name, arm=arm, valid_keys=VARIANT_KEYS)
     own_backbone = resolved.get("backbone") or {}
     resolved["backbone"] = parse_backbone({**backbone, **own_backbone}).to_parameters()
     parse_head(resolved.get("head"), f"{name} head")
@@ -69,28 +80,39 @@ def resolve_variant(
 
 
 def extract_features(
-    backbone: Mapping[str, Any],
     settings: Mapping[str, Any],
+    previous: Mapping[str, np.ndarray] | None,
     *,
+    image: Mapping[str, Any],
+    backbone: Mapping[str, Any],
+    defaults: Mapping[str, Any],
+    variant: Mapping[str, Any] | None,
     train_index: pd.DataFrame,
     val_index: pd.DataFrame,
     test_index: pd.DataFrame,
     classes: list[str],
-    image: Mapping[str, Any],
     seed: int,
+    name: str,
+    arm: str | None = None,
 ) -> dict[str, np.ndarray]:
-    """Run the frozen backbone once over every split: the cache the no-augmentation
-    variants train their heads on.
+    """Run the frozen backbone once over every split: the cache that the variants with
+    this backbone configuration (and no augmentation) train their heads on. A previous
+    cache made from the same backbone weights, image settings, classes, data type and
+    images (paths, labels and contents) is returned as it is instead.
 
     Args:
-        backbone: the shared ``backbone`` block.
         settings: ``transfer.features``: ``batch_size`` and ``dtype`` (float32 or
             float16, which halves the cache).
+        previous: the cache as the last run left it (None if there is none).
+        image, backbone, defaults, variant, name, arm: what :func:`resolve_variant` reads
+            for variant ``name`` (sweep arm ``arm``), one of those that use this cache:
+            its ``backbone`` and ``image`` are the cache's.
 
     Returns:
         Arrays ``<split>_features``, ``<split>_labels`` (class ids) and ``<split>_paths``
         for train, val and test, and ``metadata``: a JSON string with the backbone, the
-        image parameters, the classes and a digest of the backbone's weights.
+        image parameters, the classes, a digest of the backbone's weights, the data type
+        and a digest of each split.
     """
     unknown = sorted(set(settings) - set(FEATURE_SETTINGS))
     if unknown:
@@ -101,15 +123,28 @@ def extract_features(
     dtype = settings.get("dtype", "float32")
     if dtype not in ("float32", "float16"):
         raise ValueError(f"transfer.features.dtype must be float32 or float16; got {dtype!r}")
-    config = parse_backbone(backbone).to_parameters()
+    parameters = resolve_variant(image, backbone, defaults, variant, name=name, arm=arm)
+    backbone, image = parameters["backbone"], parameters["image"]
     set_seeds(seed)
     extractor = feature_extractor(
-        build_backbone(config, image_size=size_tuple(image["size"])),
-        backbone_name=config["name"],
+        build_backbone(backbone, image_size=size_tuple(image["size"])),
+        backbone_name=backbone["name"],
         input_shape=image_shape(image["size"], image["color_mode"]),
     )
+    indexes = dict(zip(SPLITS, (train_index, val_index, test_index)))
+    metadata = {
+        **_feature_metadata(backbone, image, classes, weights_digest(extractor)),
+        "dtype": dtype,
+        "splits": {split: split_digest(index) for split, index in indexes.items()},
+    }
+    if previous and json.loads(str(previous["metadata"])) == metadata:
+        logger.info(
+            "Backbone features of %s unchanged since the last run: reusing them",
+            ", ".join(f"{len(index)} {split}" for split, index in indexes.items()),
+        )
+        return dict(previous)
     arrays: dict[str, np.ndarray] = {}
-    for split, index in zip(SPLITS, (train_index, val_index, test_index)):
+    for split, index in indexes.items():
         started = time.perf_counter()
         dataset = make_dataset(
             index,
@@ -134,12 +169,7 @@ def extract_features(
             seconds,
             len(index) / seconds,
         )
-    arrays["metadata"] = np.asarray(
-        json.dumps(
-            _feature_metadata(config, image, classes, weights_digest(extractor)),
-            sort_keys=True,
-        )
-    )
+    arrays["metadata"] = np.asarray(json.dumps(metadata, sort_keys=True))
     return arrays
 
 
@@ -148,7 +178,6 @@ def train_on_features(
     features: Mapping[str, np.ndarray],
     *,
     classes: list[str],
-    image: Mapping[str, Any],
     seed: int,
     checkpoint_dir: str,
 ) -> tuple[keras.Model, dict[str, Any]]:
@@ -159,39 +188,18 @@ def train_on_features(
         ValueError: if the variant augments (cached features cannot be), or if the cache
             was computed with another backbone, other image parameters or other classes.
     """
-    if not parse_augmentation(parameters["training"]["augmentation"]).is_identity:
-        raise ValueError(
-            f"{parameters['name']} trains on cached backbone features, which cannot be "
-            "augmented: remove its training.augmentation, or use an augmented variant"
-        )
     set_seeds(seed)
-    network = variant_network(parameters, image=image, num_classes=len(classes))
-    found = json.loads(str(features["metadata"]))
-    wanted = _feature_metadata(
-        parameters["backbone"], image, classes, weights_digest(network.extractor)
-    )
-    if found != wanted:
-        differ = sorted(key for key in wanted if found.get(key) != wanted[key])
-        raise ValueError(
-            f"{parameters['name']}: the cached features (transfer.features) were computed with "
-            f"other {', '.join(differ)}: variants without augmentation use the shared `backbone` "
-            "parameters; run transfer.extract_features again (kedro run --pipelines transfer)"
-        )
-    splits = {
-        split: ArraySplit(features[f"{split}_features"], features[f"{split}_labels"])
-        for split in ("train", "val")
-    }
+    network, splits = _feature_splits(parameters, features, classes)
     _, history = train_variant(
         parameters,
         network.head,
         splits["train"],
         splits["val"],
         classes,
-        image=None,
         seed=seed,
         checkpoint_dir=checkpoint_dir,
     )
-    return _trained(parameters, network.model, history, features="cached")
+    return _trained(network.model, history, features="cached")
 
 
 def train_on_images(
@@ -200,24 +208,64 @@ def train_on_images(
     train_index: pd.DataFrame,
     val_index: pd.DataFrame,
     classes: list[str],
-    image: Mapping[str, Any],
     seed: int,
     checkpoint_dir: str,
 ) -> tuple[keras.Model, dict[str, Any]]:
     """Train the variant's head on (augmented) images run through the frozen backbone."""
     set_seeds(seed)
-    network = variant_network(parameters, image=image, num_classes=len(classes))
+    network = variant_network(parameters, num_classes=len(classes))
     model, history = train_variant(
         parameters,
         network.model,
         train_index,
         val_index,
         classes,
-        image=image,
         seed=seed,
         checkpoint_dir=checkpoint_dir,
     )
-    return _trained(parameters, model, history, features="computed every epoch")
+    return _trained(model, history, features="computed every epoch")
+
+
+def tune_on_features(
+    parameters: Mapping[str, Any],
+    features: Mapping[str, np.ndarray],
+    *,
+    classes: list[str],
+    seed: int,
+) -> tuple[dict[str, Any], pd.DataFrame, Figure, Figure]:
+    """Run (or continue) the variant's Optuna study, each trial training a new head on the
+    cached features (see :func:`imgclf.pipelines.family.tune_variant`)."""
+    set_seeds(seed)  # the backbone the features came from
+    _, splits = _feature_splits(parameters, features, classes)
+    return tune_variant(
+        parameters,
+        lambda trial: variant_network(trial, num_classes=len(classes)).head,
+        train=splits["train"],
+        val=splits["val"],
+        classes=classes,
+        seed=seed,
+    )
+
+
+def tune_on_images(
+    parameters: Mapping[str, Any],
+    *,
+    train_index: pd.DataFrame,
+    val_index: pd.DataFrame,
+    classes: list[str],
+    seed: int,
+) -> tuple[dict[str, Any], pd.DataFrame, Figure, Figure]:
+    """Run (or continue) the variant's Optuna study, each trial building its own frozen
+    backbone (its backbone, cut and image may be tuned) and training a new head on images
+    (see :func:`imgclf.pipelines.family.tune_variant`)."""
+    return tune_variant(
+        parameters,
+        lambda trial: variant_network(trial, num_classes=len(classes)).model,
+        train=train_index,
+        val=val_index,
+        classes=classes,
+        seed=seed,
+    )
 
 
 def weights_digest(model: keras.Model) -> str:
@@ -228,12 +276,11 @@ def weights_digest(model: keras.Model) -> str:
     return digest.hexdigest()
 
 
-def variant_network(
-    parameters: Mapping[str, Any], *, image: Mapping[str, Any], num_classes: int
-) -> TransferModel:
-    """The variant's untrained network (model, feature extractor and head); with Keras'
-    global seed set first, the same backbone weights every time."""
-    backbone = parse_backbone(parameters["backbone"])
+def variant_network(parameters: Mapping[str, Any], *, num_classes: int) -> TransferModel:
+    """The variant's untrained network (model, feature extractor and head) for its
+    ``image`` settings; with Keras' global seed set first, the same backbone weights
+    every time."""
+    backbone, image = parse_backbone(parameters["backbone"]), parameters["image"]
     return build_transfer_model(
         build_backbone(backbone, image_size=size_tuple(image["size"])),
         backbone_name=backbone.name,
@@ -256,17 +303,42 @@ def _feature_metadata(
     }
 
 
+def _feature_splits(
+    parameters: Mapping[str, Any], features: Mapping[str, np.ndarray], classes: list[str]
+) -> tuple[TransferModel, dict[str, ArraySplit]]:
+    """The variant's network, and the cached train and val features it trains on, after
+    checking that the cache was made by this network's backbone for these classes."""
+    if not parse_augmentation(parameters["training"]["augmentation"]).is_identity:
+        raise ValueError(
+            f"{parameters['name']} trains on cached backbone features, which cannot be "
+            "augmented: remove its training.augmentation, or train it on images"
+        )
+    network = variant_network(parameters, num_classes=len(classes))
+    found = json.loads(str(features["metadata"]))
+    wanted = _feature_metadata(
+        parameters["backbone"], parameters["image"], classes, weights_digest(network.extractor)
+    )
+    differ = sorted(key for key in wanted if found.get(key) != wanted[key])
+    if differ:
+        raise ValueError(
+            f"{parameters['name']}: its cached backbone features were computed with other "
+            f"{', '.join(differ)}; run its transfer pipeline again "
+            "(kedro run --pipelines transfer)"
+        )
+    splits = {
+        split: ArraySplit(features[f"{split}_features"], features[f"{split}_labels"])
+        for split in ("train", "val")
+    }
+    return network, splits
+
+
 def _trained(
-    parameters: Mapping[str, Any], model: keras.Model, history: dict[str, Any], *, features: str
+    model: keras.Model, history: dict[str, Any], *, features: str
 ) -> tuple[keras.Model, dict[str, Any]]:
-    history = {
+    return without_optimizer(model), {
         **history,
+        "backbone_features": features,
         # the whole model's counts, not those of the head that trained on cached features
         "parameters": count_parameters(model),
         "model_size_mb": round(weights_bytes(model) / BYTES_PER_MB, 3),
-    }
-    return without_optimizer(model), {
-        "variant": parameters["name"],
-        "backbone_features": features,
-        **history,
     }

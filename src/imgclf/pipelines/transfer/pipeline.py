@@ -1,93 +1,91 @@
-"""The ``transfer`` pipeline: split indexes -> one backbone + new head per variant.
+"""The ``transfer`` pipeline: split indexes -> one frozen pretrained backbone + new head per
+variant declared under ``transfer`` in the active environment's parameters.
 
-``transfer.extract_features`` runs the frozen backbone (``params:backbone``) once over
-train, val and test and writes ``transfer.features``. Variants that train on those
-cached features (``adam``, ``sgd``) train only their heads; the others (``adam_aug``,
-``sgd_aug``) run augmented images through the frozen backbone every epoch. Every
-variant writes ``transfer.<variant>.config``, ``.model`` (the whole network, taking raw
-pixels), ``.history`` and ``.training_curves``.
+A variant without augmentation (whose search space, if tuned, leaves its backbone and image
+alone) trains only its head, on backbone features computed once: one feature cache per
+distinct backbone configuration, ``transfer.features.<cache>`` (e.g.
+``transfer.features.resnet50_64px_grayscale_1a2b3c4d``), shared by every variant that
+uses it and reused by the next run while its inputs are unchanged. Other variants run
+(augmented) images through the frozen backbone every epoch. Every variant writes
+``transfer.<variant>.config``, ``.model`` (the whole network, taking raw pixels),
+``.history`` and ``.training_curves`` (see :func:`imgclf.pipelines.family.variant_pipeline`).
 
 Parameters: ``params:transfer.defaults`` merged with ``params:transfer.<variant>``, the
-shared ``params:backbone``, ``params:transfer.features``, and the project-wide
-``params:image``, ``params:seed`` and ``params:checkpoint_dir``.
+shared ``params:backbone`` and ``params:image`` under the variant's own keys,
+``params:transfer.features``, ``params:seed`` and ``params:checkpoint_dir``.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from kedro.pipeline import Pipeline, node
 
-from imgclf.pipelines.variants import named_resolver, plot_training_curves
+from imgclf.pipelines.family import Steps, bind, family_pipeline, own_parameters
+from imgclf.variants import FEATURES, Variant
 
-from .nodes import extract_features, resolve_variant, train_on_features, train_on_images
+from .nodes import (
+    extract_features,
+    resolve_variant,
+    train_on_features,
+    train_on_images,
+    tune_on_features,
+    tune_on_images,
+)
 
 FAMILY = "transfer"
-FEATURES, IMAGES = "features", "images"
-# variant -> what its head trains on: the cached backbone features (no augmentation) or
-# images through the frozen backbone. Add a variant here and give it a parameter block.
-VARIANTS = {"adam": FEATURES, "sgd": FEATURES, "adam_aug": IMAGES, "sgd_aug": IMAGES}
 SPLIT = ["train_index", "val_index", "test_index", "classes"]
-COMMON = {"image": "params:image", "seed": "params:seed"}
 
 
-def create_pipeline(**kwargs: Any) -> Pipeline:
-    """Create the pipeline: the shared feature extraction, then every variant of
-    :data:`VARIANTS` in its own namespace."""
-    features = Pipeline(
-        [
-            node(
-                extract_features,
-                inputs={
-                    "backbone": "params:backbone",
-                    "settings": f"params:{FAMILY}.features",
-                    **{name: name for name in SPLIT},
-                    **COMMON,
-                },
-                outputs="features",
-                name="extract_features",
-            )
-        ],
-        namespace=FAMILY,
-        inputs=set(SPLIT),
-        parameters={"params:backbone", f"params:{FAMILY}.features", *COMMON.values()},
-    )
-    return sum(
-        (_variant_pipeline(variant, trains_on) for variant, trains_on in VARIANTS.items()),
-        features,
-    )
+def create_pipeline(variants: Sequence[Variant] = (), **kwargs: Any) -> Pipeline:
+    """Create the pipeline: one feature extraction per feature cache the ``transfer``
+    variants of ``variants`` use, then every variant in its own namespace."""
+    users: dict[str, Variant] = {}
+    for variant in variants:
+        if variant.family == FAMILY and variant.trains_on == FEATURES:
+            users.setdefault(variant.features, variant)
+    caches = [_cache_pipeline(cache, first) for cache, first in users.items()]
+    return sum(caches, Pipeline([])) + family_pipeline(FAMILY, variants, steps)
 
 
-def _variant_pipeline(variant: str, trains_on: str) -> Pipeline:
-    namespace = f"{FAMILY}.{variant}"
-    defaults, own = f"params:{FAMILY}.defaults", f"params:{namespace}"
-    if trains_on == FEATURES:
-        train, data = train_on_features, {"features": "features"}
+def steps(variant: Variant) -> Steps:
+    """What a transfer variant runs: on its cached features, or on images."""
+    on_features = variant.trains_on == FEATURES
+    if on_features:
+        data = {"features": f"transfer.features.{variant.features}", "classes": "classes"}
     else:
-        train, data = train_on_images, {"train_index": "train_index", "val_index": "val_index"}
-    data["classes"] = "classes"
+        data = {"train_index": "train_index", "val_index": "val_index", "classes": "classes"}
+    return Steps(
+        resolve=resolve_variant,
+        resolve_inputs=["params:image", "params:backbone", *own_parameters(variant)],
+        train=train_on_features if on_features else train_on_images,
+        tune=tune_on_features if on_features else tune_on_images,
+        data=data,
+    )
+
+
+def _cache_pipeline(cache: str, first: Variant) -> Pipeline:
+    """``transfer.features.extract_<cache>``: the features of the backbone configuration of
+    ``first`` (and of every variant sharing it), resolved from ``first``'s parameters."""
+    image, backbone, defaults, own = steps(first).resolve_inputs
     return Pipeline(
         [
             node(
-                named_resolver(resolve_variant, namespace),
-                inputs=[defaults, own, "params:backbone"],
-                outputs="config",
-                name="resolve_parameters",
-            ),
-            node(
-                train,
+                bind(extract_features, name=first.namespace, arm=first.arm),
                 inputs={
-                    "parameters": "config",
-                    **data,
-                    **COMMON,
-                    "checkpoint_dir": "params:checkpoint_dir",
+                    "settings": "params:transfer.features",
+                    "previous": f"transfer.previous_features.{cache}",
+                    "image": image,
+                    "backbone": backbone,
+                    "defaults": defaults,
+                    "variant": own,
+                    **{name: name for name in SPLIT},
+                    "seed": "params:seed",
                 },
-                outputs=["model", "history"],
-                name="train",
-            ),
-            node(plot_training_curves, inputs="history", outputs="training_curves", name="plot"),
-        ],
-        namespace=namespace,
-        inputs={**data, "features": f"{FAMILY}.features"} if trains_on == FEATURES else data,
-        parameters={defaults, own, "params:backbone", "params:checkpoint_dir", *COMMON.values()},
+                outputs=f"transfer.features.{cache}",
+                name=f"extract_{cache}",
+                namespace="transfer.features",
+            )
+        ]
     )

@@ -1,0 +1,306 @@
+"""One pipeline builder for every training family, and the nodes their variants share.
+
+A family (``scratch_cnn``, ``transfer``, ``finetune``) says, for each declared
+:class:`imgclf.variants.Variant`, which :class:`Steps` it runs: how its parameters are
+resolved, how it trains and tunes, and which datasets those read. :func:`variant_pipeline`
+turns that into the variant's namespaced pipeline:
+
+``resolve_parameters`` -> (tuned: ``tune_hyperparameters`` -> ``apply_best_parameters``)
+-> ``train`` -> ``plot``
+
+writing ``<family>.<variant>.config``, ``.model``, ``.history`` and ``.training_curves``
+(tuned: also ``.best_params``, ``.trials``, ``.optimization_history``,
+``.param_importances``).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import keras
+import pandas as pd
+from kedro.pipeline import Node, Pipeline, node
+from matplotlib.figure import Figure
+
+from imgclf.imaging.decode import image_shape
+from imgclf.reporting.plots import training_curves
+from imgclf.reporting.tuning import plot_optimization_history, plot_parameter_importances
+from imgclf.training.config import parse_training_config
+from imgclf.training.fit import Split, train_model
+from imgclf.training.objective import tune_model
+from imgclf.training.search_space import apply_suggestions
+from imgclf.training.trials import best_parameters, trials_table
+from imgclf.training.tuning import parse_tuning_config
+from imgclf.variants import Variant, merge_parameters, variant_blocks
+
+logger = logging.getLogger(__name__)
+
+IMAGE_KEYS = ("size", "color_mode")
+# keys every variant may set, whatever its family
+COMMON_KEYS = ("image", "training", "tuning", "sweep")
+
+
+@dataclasses.dataclass(frozen=True)
+class Steps:
+    """What one variant's pipeline runs.
+
+    Attributes:
+        resolve: ``resolve(*resolve_inputs, name=..., arm=...)`` -> the variant's
+            parameters (``config``).
+        resolve_inputs: the datasets the resolver reads, in its order.
+        train: ``train(parameters, **data, seed=..., checkpoint_dir=...)`` -> model, history.
+        tune: ``tune(parameters, **data, seed=...)`` -> what :func:`tune_variant` returns.
+        data: keyword inputs of ``train`` and ``tune`` -> dataset names.
+    """
+
+    resolve: Callable[..., dict[str, Any]]
+    resolve_inputs: Sequence[str]
+    train: Callable[..., tuple[keras.Model, dict[str, Any]]]
+    tune: Callable[..., tuple[dict[str, Any], pd.DataFrame, Figure, Figure]]
+    data: Mapping[str, str]
+
+
+def family_pipeline(
+    family: str, variants: Sequence[Variant], steps: Callable[[Variant], Steps]
+) -> Pipeline:
+    """The pipelines of ``family``'s variants among ``variants``, one namespace each."""
+    return sum(
+        (
+            variant_pipeline(variant, steps(variant))
+            for variant in variants
+            if variant.family == family
+        ),
+        Pipeline([]),
+    )
+
+
+def variant_pipeline(variant: Variant, steps: Steps) -> Pipeline:
+    """The variant's pipeline, under the namespace ``<family>.<variant>``."""
+    resolved = "search_config" if variant.tuned else "config"
+    data = {**steps.data, "seed": "params:seed"}
+    nodes = [
+        node(
+            bind(steps.resolve, name=variant.namespace, arm=variant.arm),
+            inputs=list(steps.resolve_inputs),
+            outputs=resolved,
+            name="resolve_parameters",
+        )
+    ]
+    if variant.tuned:
+        nodes += tuning_nodes(steps.tune, data)
+    nodes += [
+        node(
+            steps.train,
+            inputs={"parameters": "config", **data, "checkpoint_dir": "params:checkpoint_dir"},
+            outputs=["model", "history"],
+            name="train",
+        ),
+        node(plot_training_curves, inputs="history", outputs="training_curves", name="plot"),
+    ]
+    external = {*steps.resolve_inputs, *data.values(), "params:checkpoint_dir"}
+    return Pipeline(
+        nodes,
+        namespace=variant.namespace,
+        inputs={name for name in external if not name.startswith("params:")},
+        parameters={name for name in external if name.startswith("params:")},
+    )
+
+
+def own_parameters(variant: Variant) -> list[str]:
+    """The variant's parameter datasets: its family's ``defaults`` and its own block (a
+    sweep arm's overrides are read from that block's ``sweep``)."""
+    return [f"params:{variant.family}.defaults", f"params:{variant.family}.{variant.declared}"]
+
+
+def resolve_common(
+    image: Mapping[str, Any] | None,
+    defaults: Mapping[str, Any] | None,
+    own: Mapping[str, Any] | None,
+    *,
+    name: str,
+    arm: str | None,
+    valid_keys: Sequence[str],
+) -> dict[str, Any]:
+    """What every variant's parameters have: ``defaults``, its own block and its sweep arm
+    merged key by key (see :func:`imgclf.variants.variant_blocks`); ``image`` the shared
+    ``image`` with the variant's keys over it; ``training`` spelled out; ``tuning``
+    validated (and dropped where it is null).
+
+    Returns:
+        ``{"name": name, **merged}``.
+
+    Raises:
+        ValueError: for keys not in ``valid_keys`` (or common to every family), or a bad
+            image, training or tuning block; the message names the variant.
+    """
+    merged = variant_blocks(defaults, own, arm, name=name)
+    allowed = (*valid_keys, *COMMON_KEYS)
+    unknown = sorted(str(key) for key in merged if key not in allowed)
+    if unknown:
+        raise ValueError(
+            f"unknown key(s) in the parameters of {name}: {', '.join(unknown)}; "
+            f"valid keys are: {', '.join(allowed)}"
+        )
+    merged["image"] = resolve_image(image, merged.get("image"), name)
+    merged["training"] = parse_training_config(merged.get("training")).to_parameters()
+    if merged.get("tuning") is None:
+        merged.pop("tuning", None)
+    else:
+        parse_tuning_config(merged["tuning"])
+    return {"name": name, **merged}
+
+
+def resolve_image(
+    shared: Mapping[str, Any] | None, own: Mapping[str, Any] | None, name: str
+) -> dict[str, Any]:
+    """The project's ``image`` block with a variant's ``image`` keys over it, validated.
+
+    Raises:
+        ValueError: for keys other than size and color_mode, or invalid values.
+    """
+    own = own or {}
+    if not isinstance(own, Mapping):
+        raise ValueError(f"{name}: image must be a mapping of size and color_mode; got {own!r}")
+    unknown = sorted(str(key) for key in own if key not in IMAGE_KEYS)
+    if unknown:
+        raise ValueError(
+            f"unknown key(s) in the image of {name}: {', '.join(unknown)}; "
+            f"valid keys are: {', '.join(IMAGE_KEYS)}"
+        )
+    image = merge_parameters(shared or {}, own)
+    try:
+        image_shape(image.get("size"), image.get("color_mode"))
+    except ValueError as error:
+        raise ValueError(f"{name}: image: {error}") from None
+    return {key: image[key] for key in IMAGE_KEYS}
+
+
+def bind(function: Callable[..., Any], **keywords: Any) -> Callable[..., Any]:
+    """``function(*inputs, **keywords)`` as a plain function (not a partial), so that Kedro
+    and kedro-viz show its name and docstring: e.g. the variant's name for its resolver."""
+
+    def bound(*inputs: Any, **named: Any) -> Any:
+        return function(*inputs, **named, **keywords)
+
+    bound.__name__ = bound.__qualname__ = function.__name__
+    bound.__doc__ = function.__doc__
+    return bound
+
+
+def tune_variant(
+    parameters: Mapping[str, Any],
+    build_model: Callable[[Mapping[str, Any]], keras.Model],
+    *,
+    train: Split,
+    val: Split,
+    classes: list[str],
+    seed: int,
+) -> tuple[dict[str, Any], pd.DataFrame, Figure, Figure]:
+    """Run (or continue) the variant's Optuna study; trials read images at the variant's
+    ``image`` settings (or take ``train`` and ``val`` as given: precomputed arrays).
+
+    Returns:
+        The best trial (number, value, suggested values, and the parameter paths
+        they set), a table of every trial, the optimisation history plot and the
+        parameter importance plot.
+    """
+    image = parameters["image"] if isinstance(train, pd.DataFrame) else None
+    study = tune_model(parameters, build_model, train, val, classes, image=image, seed=seed)
+    space = parse_tuning_config(parameters["tuning"]).search_space
+    best = best_parameters(study, space)
+    logger.info(
+        "%s: best trial %d, %s %.4f, %s",
+        parameters["name"],
+        best["trial"],
+        parameters["tuning"].get("monitor", "val_accuracy"),
+        best["value"],
+        best["params"],
+    )
+    return (
+        best,
+        trials_table(study),
+        plot_optimization_history(study),
+        plot_parameter_importances(study),
+    )
+
+
+def tuning_nodes(
+    tune: Callable[..., tuple[dict[str, Any], pd.DataFrame, Figure, Figure]],
+    inputs: Mapping[str, str],
+) -> list[Node]:
+    """A tuned variant's nodes between ``resolve_parameters`` (which then outputs
+    ``search_config``) and ``train`` (which reads ``config``): ``tune``, called with
+    ``parameters`` and ``inputs`` and returning what :func:`tune_variant` returns, then the
+    best trial's values applied."""
+    return [
+        node(
+            tune,
+            inputs={"parameters": "search_config", **inputs},
+            outputs=["best_params", "trials", "optimization_history", "param_importances"],
+            name="tune_hyperparameters",
+        ),
+        node(
+            apply_best_parameters,
+            inputs=["search_config", "best_params"],
+            outputs="config",
+            name="apply_best_parameters",
+        ),
+    ]
+
+
+def apply_best_parameters(parameters: Mapping[str, Any], best: Mapping[str, Any]) -> dict[str, Any]:
+    """The variant's parameters with the best trial's values in place."""
+    space = parse_tuning_config(parameters["tuning"]).search_space
+    return apply_suggestions(parameters, space, best["params"])
+
+
+def plot_training_curves(history: Mapping[str, Any]) -> Figure:
+    """Loss, accuracy and learning rate per epoch, the best epoch marked."""
+    return training_curves(dict(history), title=f"{history['variant']}: training curves")
+
+
+def train_variant(
+    parameters: Mapping[str, Any],
+    model: keras.Model,
+    train: Split,
+    val: Split,
+    classes: list[str],
+    *,
+    seed: int,
+    checkpoint_dir: str,
+) -> tuple[keras.Model, dict[str, Any]]:
+    """Train a variant's model with its ``training`` block (see
+    :func:`imgclf.training.fit.train_model`) on images read at its ``image`` settings (or
+    on precomputed arrays), and log the result. A killed run resumes from its backup in
+    ``checkpoint_dir/<variant>`` when run again with the same parameters and data."""
+    model, history = train_model(
+        model,
+        train,
+        val,
+        classes,
+        image=parameters["image"] if isinstance(train, pd.DataFrame) else None,
+        training=parameters["training"],
+        seed=seed,
+        backup_dir=Path(checkpoint_dir) / parameters["name"],
+        fingerprint=parameters,
+    )
+    logger.info(
+        "%s: best %s %.4f at epoch %s of %d (%.1f s)",
+        parameters["name"],
+        history["monitor"],
+        history["best_value"] or float("nan"),
+        history["best_epoch"],
+        history["epochs_run"],
+        history["total_seconds"],
+    )
+    return model, {"variant": parameters["name"], **history}
+
+
+def without_optimizer(model: keras.Model) -> keras.Model:
+    """The trained network, uncompiled, so that its saved file holds no optimizer state (for
+    Adam, twice the trainable weights): what prediction and fine-tuning need."""
+    return keras.Model(model.input, model.output, name=model.name)
