@@ -95,7 +95,6 @@ def run_one(
         inputs["train_index"],
         inputs["val_index"],
         classes,
-        image=image,
         seed=seed,
     )
     wall = time.perf_counter() - started

@@ -69,7 +69,9 @@ def test_parse_full_config() -> None:
 
 
 def test_unknown_key_lists_valid_keys() -> None:
-    with pytest.raises(ValueError, match=r"unknown augmentation key.*rotation_range") as error:
+    with pytest.raises(
+        ValueError, match=r"unknown key\(s\) in augmentation: .*rotation_range"
+    ) as error:
         parse_augmentation({"rotation_range": 20})
     assert all(key in str(error.value) for key in VALID_KEYS)
 

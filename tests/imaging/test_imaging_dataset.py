@@ -164,7 +164,7 @@ def test_unknown_labels_are_named(index: pd.DataFrame) -> None:
 
 
 def test_unknown_augmentation_key(index: pd.DataFrame) -> None:
-    with pytest.raises(ValueError, match=r"unknown augmentation key.*shear_range"):
+    with pytest.raises(ValueError, match=r"unknown key\(s\) in augmentation: .*shear_range"):
         make_dataset(
             index, CLASSES, image_size=SIZE, training=True, augmentation={"shear_range": 1}
         )

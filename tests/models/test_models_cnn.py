@@ -258,22 +258,22 @@ def test_input_too_small_names_the_layer_and_the_minimum() -> None:
 @pytest.mark.parametrize(
     ("architecture", "message"),
     [
-        ({**TINY, "optimizer": "adam"}, r"unknown key\(s\) optimizer in architecture; valid keys"),
+        ({**TINY, "optimizer": "adam"}, r"unknown key\(s\) in architecture: optimizer; valid keys"),
         (
             {"blocks": [{"filters": 8, "kernel": 3}]},
-            r"unknown key\(s\) kernel in architecture block 1; valid keys are: filters, kernel_s",
+            r"unknown key\(s\) in architecture block 1: kernel; valid keys are: filters, kernel_s",
         ),
         (
             {"block_defaults": {"filters": 8}, "blocks": [{"filters": 8}]},
-            r"unknown key\(s\) filters in architecture 'block_defaults'",
+            r"unknown key\(s\) in architecture 'block_defaults': filters",
         ),
         (
             {**TINY, "head": {"flatten": True}},
-            r"unknown key\(s\) flatten in architecture 'head'; valid keys are: pooling, dropout",
+            r"unknown key\(s\) in architecture 'head': flatten; valid keys are: pooling, dropout",
         ),
         (
             {**TINY, "head": {"dense": [{"units": 8, "activaton": "relu"}]}},
-            r"unknown key\(s\) activaton in architecture 'head' dense layer 1",
+            r"unknown key\(s\) in architecture 'head' dense layer 1: activaton",
         ),
         ({"rescale": None}, "architecture needs 'blocks'"),
         ({"blocks": []}, "'blocks' must be a non-empty list"),

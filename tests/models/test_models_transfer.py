@@ -46,7 +46,7 @@ def test_unfreezing_from_a_named_layer_with_batch_norm_frozen():
         ({"from_layer": "block_99"}, "unfreeze.from_layer='block_99' is not a layer"),
         ({"last_layers": 10_000}, "unfreeze.last_layers=10000 but the backbone has"),
         ({"last_layers": 0}, "'last_layers' must be a positive int"),
-        ({"last": 3}, r"unknown key\(s\) last in unfreeze"),
+        ({"last": 3}, r"unknown key\(s\) in unfreeze: last"),
     ],
 )
 def test_bad_unfreeze_settings_are_refused(unfreeze, message):
@@ -116,7 +116,7 @@ def test_a_weights_file_loads_through_backbone_weights(tmp_path):
         ({"name": "resnet51"}, "backbone.name must be one of efficientnet_b0, mobilenet_v2"),
         ({"weights": "missing/file.h5"}, "there is no weights file at 'missing/file.h5'"),
         ({"weights": 3}, "backbone.weights must be imagenet, none or the path"),
-        ({"trainable": True}, r"unknown key\(s\) trainable in backbone"),
+        ({"trainable": True}, r"unknown key\(s\) in backbone: trainable"),
     ],
 )
 def test_bad_backbone_settings_are_refused(backbone, message):

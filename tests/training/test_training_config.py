@@ -50,7 +50,7 @@ def test_defaults_and_nested_blocks_are_parsed():
         ({"callbacks": {"early_stopping": {"mode": "up"}}}, "mode must be min or max"),
         ({"callbacks": {"early_stop": {}}}, "unknown key(s) in training.callbacks: early_stop"),
         ({"callbacks": {"reduce_lr_on_plateau": {"factor": 2}}}, "factor must be in (0, 1)"),
-        ({"augmentation": {"spin": 1}}, "unknown augmentation key(s) spin"),
+        ({"augmentation": {"spin": 1}}, "unknown key(s) in augmentation: spin"),
         ({"verbose": "loud"}, "training.verbose must be auto, 0, 1 or 2"),
         ({"deterministic": "yes"}, "training.deterministic must be true or false"),
         (

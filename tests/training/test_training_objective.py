@@ -11,7 +11,8 @@ IMAGE = {"size": 16, "color_mode": "grayscale"}
 
 
 def build(parameters):
-    inputs = keras.Input((16, 16, 1))
+    side = parameters["image"]["size"]
+    inputs = keras.Input((side, side, 1))
     features = keras.layers.Rescaling(1 / 255)(inputs)
     features = keras.layers.Conv2D(4, 3, activation="relu")(features)
     features = keras.layers.GlobalAveragePooling2D()(features)
@@ -21,6 +22,7 @@ def build(parameters):
 
 def parameters(storage, **tuning):
     return {
+        "image": IMAGE,
         "head": {"units": 4},
         "training": {"epochs": 5, "batch_size": 4, "verbose": 0},
         "tuning": {
@@ -44,7 +46,6 @@ def tune(split, settings):
         split["train"],
         split["val"],
         split["classes"],
-        image=IMAGE,
         seed=0,
     )
 
@@ -113,3 +114,12 @@ def test_pruning_counts_epochs_from_one_and_spares_a_finished_trial():
         callback.on_epoch_end(0, {"val_accuracy": 0.5})  # Keras' first epoch is epoch 0
     callback.on_epoch_end(2, {"val_accuracy": 0.75})  # the last epoch: no pruning
     assert trial.reports == [(1, 0.5), (3, 0.75)]
+
+
+def test_a_trial_reads_its_images_at_the_size_it_tunes(two_class_split):
+    sizes = {"type": "categorical", "choices": [12, 20], "target": "image.size"}
+    settings = parameters(None, study_name=None, sampler={"name": "grid"})
+    settings["tuning"]["search_space"] = {"size": sizes}
+    table = trials_table(tune(two_class_split, settings))
+    assert table["state"].tolist() == ["COMPLETE", "COMPLETE"]
+    assert sorted(table["param_size"]) == [12, 20]

@@ -184,7 +184,7 @@ def test_a_null_entry_removes_a_parameter_from_the_search_space():
         ({"x": {"type": "integer", "low": 1, "high": 2}}, "valid types are: int, float, cat"),
         (
             {"x": {"type": "int", "low": 1, "high": 9, "stp": 2}},
-            r"unknown key\(s\) stp for type int; valid keys are: .*step",
+            r"unknown key\(s\) in .*\(type int\): stp; valid keys are: .*step",
         ),
         ({"x": {"type": "float", "low": 0.5, "high": 0.5}}, "low < high"),
         ({"x": {"type": "int", "low": 1}}, "needs 'high'"),
@@ -243,7 +243,7 @@ def test_parse_tuning_config_fills_defaults_and_infers_the_direction():
 @pytest.mark.parametrize(
     ("settings", "message"),
     [
-        ({"n_trails": 5}, r"unknown tuning key\(s\) n_trails; valid keys are: .*n_trials"),
+        ({"n_trails": 5}, r"unknown key\(s\) in tuning: n_trails; valid keys are: .*n_trials"),
         ({"n_trials": 0}, "'n_trials' must be an integer >= 1"),
         ({"executions_per_trial": 0}, "'executions_per_trial' must be an integer >= 1"),
         ({"timeout": -1}, "'timeout' must be a positive number"),

@@ -19,9 +19,10 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import StandardScaler
 
+from imgclf.config import block_items
 from imgclf.imaging.dataset import labels_to_ids
 from imgclf.imaging.decode import read_image, size_tuple
-from imgclf.models.checks import check_keys, choice, positive_int, size_pair
+from imgclf.models.checks import choice, positive_int, size_pair
 from imgclf.training.fit import BYTES_PER_MB
 
 logger = logging.getLogger(__name__)
@@ -40,7 +41,7 @@ def parse_baseline(parameters: Mapping[str, Any]) -> dict[str, Any]:
     Raises:
         ValueError: for unknown keys or bad values.
     """
-    check_keys(parameters, VALID_KEYS, "baseline")
+    parameters = block_items(parameters, VALID_KEYS, "baseline")
     size = size_pair(parameters.get("image_size", 16), "image_size", "baseline")
     strength = parameters.get("C", 1.0)
     if isinstance(strength, bool) or not isinstance(strength, int | float) or strength <= 0:

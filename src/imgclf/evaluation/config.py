@@ -6,7 +6,8 @@ import dataclasses
 from collections.abc import Mapping
 from typing import Any
 
-from imgclf.models.checks import check_keys, fraction, positive_int
+from imgclf.config import block_items
+from imgclf.models.checks import fraction, positive_int
 
 
 @dataclasses.dataclass(frozen=True)
@@ -49,8 +50,7 @@ def parse_evaluation(parameters: Mapping[str, Any] | None) -> EvaluationConfig:
     Raises:
         ValueError: for unknown keys or bad values.
     """
-    parameters = dict(parameters or {})
-    check_keys(parameters, VALID_KEYS, "evaluate")
+    parameters = block_items(parameters, EvaluationConfig, "evaluate")
     config = EvaluationConfig(**parameters)
     where = "evaluate"
     for key in (

@@ -34,6 +34,8 @@ from typing import Any
 
 import tensorflow as tf
 
+from imgclf.config import block_items
+
 FILL_MODES = ("reflect", "nearest", "constant", "wrap")
 INTERPOLATIONS = ("bilinear", "nearest")
 PIXEL_MAX = 255.0
@@ -138,16 +140,7 @@ def parse_augmentation(
     """
     if isinstance(config, AugmentationConfig):
         return config
-    if config is None:
-        return AugmentationConfig()
-    if not isinstance(config, Mapping):
-        raise ValueError(f"augmentation config must be a mapping or None; got {config!r}")
-    unknown = sorted(str(key) for key in config if key not in VALID_KEYS)
-    if unknown:
-        raise ValueError(
-            f"unknown augmentation key(s) {', '.join(unknown)}; "
-            f"valid keys are: {', '.join(VALID_KEYS)}"
-        )
+    config = block_items(config, AugmentationConfig, "augmentation")
     values: dict[str, Any] = {}
     for key in ("rotation", "shear"):
         if key in config:

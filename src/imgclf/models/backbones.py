@@ -46,7 +46,7 @@ from typing import Any
 
 import keras
 
-from imgclf.models import checks
+from imgclf.config import block_items
 
 BACKBONE_KEYS = ("name", "weights", "cut_at")
 DOWNLOAD_TIMEOUT_SECONDS = 30
@@ -139,7 +139,7 @@ def parse_backbone(backbone: Mapping[str, Any] | BackboneConfig | None) -> Backb
     if isinstance(backbone, BackboneConfig):
         return backbone
     backbone = {} if backbone is None else backbone
-    checks.check_keys(backbone, BACKBONE_KEYS, "backbone")
+    backbone = block_items(backbone, BACKBONE_KEYS, "backbone")
     name = backbone.get("name", BackboneConfig.name)
     backbone_spec(name)
     weights = backbone.get("weights", BackboneConfig.weights)

@@ -9,17 +9,6 @@ from typing import Any
 import keras
 
 
-def check_keys(settings: Any, valid_keys: Sequence[str], where: str) -> None:
-    if not isinstance(settings, Mapping):
-        raise ValueError(f"{where} must be a mapping; got {settings!r}")
-    unknown = sorted(str(key) for key in settings if key not in valid_keys)
-    if unknown:
-        raise ValueError(
-            f"unknown key(s) {', '.join(unknown)} in {where}; "
-            f"valid keys are: {', '.join(valid_keys)}"
-        )
-
-
 def non_empty_list(value: Any, where: str) -> Sequence[Any]:
     if isinstance(value, str | bytes | Mapping) or not isinstance(value, Sequence) or not value:
         raise ValueError(f"{where} must be a non-empty list; got {value!r}")

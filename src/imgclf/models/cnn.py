@@ -55,6 +55,7 @@ from typing import Any
 
 import keras
 
+from imgclf.config import block_items
 from imgclf.models import checks
 from imgclf.models.head import (
     Head,
@@ -129,12 +130,12 @@ def parse_architecture(architecture: Mapping[str, Any] | CnnArchitecture) -> Cnn
     """
     if isinstance(architecture, CnnArchitecture):
         return architecture
-    checks.check_keys(architecture, ARCHITECTURE_KEYS, "architecture")
+    architecture = block_items(architecture, ARCHITECTURE_KEYS, "architecture")
     if "blocks" not in architecture:
         raise ValueError("architecture needs 'blocks': a list of blocks, e.g. [{filters: 32}]")
     defaults = architecture.get("block_defaults")
     defaults = {} if defaults is None else defaults
-    checks.check_keys(defaults, BLOCK_DEFAULT_KEYS, "architecture 'block_defaults'")
+    defaults = block_items(defaults, BLOCK_DEFAULT_KEYS, "architecture 'block_defaults'")
     default_values = _block_values(defaults, "architecture 'block_defaults'")
     blocks = tuple(
         _parse_block(block, default_values, number)
@@ -207,7 +208,7 @@ def build_cnn(
 
 def _parse_block(block: Any, defaults: Mapping[str, Any], number: int) -> ConvBlock:
     where = f"architecture block {number}"
-    checks.check_keys(block, BLOCK_KEYS, where)
+    block = block_items(block, BLOCK_KEYS, where)
     if "filters" not in block:
         raise ValueError(f"{where} needs 'filters' (the number of convolution filters)")
     values = {**defaults, **_block_values(block, where)}

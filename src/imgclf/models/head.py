@@ -28,6 +28,7 @@ from typing import Any
 
 import keras
 
+from imgclf.config import block_items
 from imgclf.models import checks
 
 HEAD_POOLINGS = ("flatten", "global_average", "global_max")
@@ -69,7 +70,7 @@ def parse_head(head: Mapping[str, Any] | Head | None, where: str = "head") -> He
         return head
     if head is None:
         return Head()
-    checks.check_keys(head, HEAD_KEYS, where)
+    head = block_items(head, HEAD_KEYS, where)
     values: dict[str, Any] = {}
     if "pooling" in head:
         values["pooling"] = checks.choice(head["pooling"], "pooling", HEAD_POOLINGS, where)
@@ -143,7 +144,7 @@ def apply_layers(layers: Sequence[keras.layers.Layer], features: Any) -> Any:
 
 
 def _parse_dense(layer: Any, where: str) -> DenseLayer:
-    checks.check_keys(layer, DENSE_KEYS, where)
+    layer = block_items(layer, DENSE_KEYS, where)
     if "units" not in layer:
         raise ValueError(f"{where} needs 'units' (the number of neurons)")
     values: dict[str, Any] = {"units": checks.positive_int(layer["units"], "units", where)}

@@ -23,6 +23,7 @@ from typing import Any
 
 import keras
 
+from imgclf.config import block_items
 from imgclf.models import checks
 from imgclf.models.backbones import BackbonePreprocessing
 from imgclf.models.head import Head, apply_layers, check_output, head_layers, parse_head
@@ -127,7 +128,7 @@ def parse_unfreeze(unfreeze: Mapping[str, Any] | UnfreezeConfig | None) -> Unfre
         return unfreeze
     unfreeze = {} if unfreeze is None else unfreeze
     where = "unfreeze"
-    checks.check_keys(unfreeze, UNFREEZE_KEYS, where)
+    unfreeze = block_items(unfreeze, UNFREEZE_KEYS, where)
     values: dict[str, Any] = {}
     if "last_layers" in unfreeze:
         last = unfreeze["last_layers"]

@@ -26,6 +26,7 @@ import pandas as pd
 from kedro.pipeline import Node, Pipeline, node
 from matplotlib.figure import Figure
 
+from imgclf.config import block_items
 from imgclf.imaging.decode import image_shape
 from imgclf.reporting.plots import training_curves
 from imgclf.reporting.tuning import plot_optimization_history, plot_parameter_importances
@@ -138,13 +139,7 @@ def resolve_common(
             image, training or tuning block; the message names the variant.
     """
     merged = variant_blocks(defaults, own, arm, name=name)
-    allowed = (*valid_keys, *COMMON_KEYS)
-    unknown = sorted(str(key) for key in merged if key not in allowed)
-    if unknown:
-        raise ValueError(
-            f"unknown key(s) in the parameters of {name}: {', '.join(unknown)}; "
-            f"valid keys are: {', '.join(allowed)}"
-        )
+    block_items(merged, (*valid_keys, *COMMON_KEYS), f"the parameters of {name}")
     merged["image"] = resolve_image(image, merged.get("image"), name)
     merged["training"] = parse_training_config(merged.get("training")).to_parameters()
     if merged.get("tuning") is None:
@@ -162,15 +157,7 @@ def resolve_image(
     Raises:
         ValueError: for keys other than size and color_mode, or invalid values.
     """
-    own = own or {}
-    if not isinstance(own, Mapping):
-        raise ValueError(f"{name}: image must be a mapping of size and color_mode; got {own!r}")
-    unknown = sorted(str(key) for key in own if key not in IMAGE_KEYS)
-    if unknown:
-        raise ValueError(
-            f"unknown key(s) in the image of {name}: {', '.join(unknown)}; "
-            f"valid keys are: {', '.join(IMAGE_KEYS)}"
-        )
+    own = block_items(own, IMAGE_KEYS, f"the image of {name}")
     image = merge_parameters(shared or {}, own)
     try:
         image_shape(image.get("size"), image.get("color_mode"))
@@ -200,7 +187,7 @@ def tune_variant(
     classes: list[str],
     seed: int,
 ) -> tuple[dict[str, Any], pd.DataFrame, Figure, Figure]:
-    """Run (or continue) the variant's Optuna study; trials read images at the variant's
+    """Run (or continue) the variant's Optuna study; trials read images at their
     ``image`` settings (or take ``train`` and ``val`` as given: precomputed arrays).
 
     Returns:
@@ -208,8 +195,7 @@ def tune_variant(
         they set), a table of every trial, the optimisation history plot and the
         parameter importance plot.
     """
-    image = parameters["image"] if isinstance(train, pd.DataFrame) else None
-    study = tune_model(parameters, build_model, train, val, classes, image=image, seed=seed)
+    study = tune_model(parameters, build_model, train, val, classes, seed=seed)
     space = parse_tuning_config(parameters["tuning"]).search_space
     best = best_parameters(study, space)
     logger.info(
@@ -282,7 +268,7 @@ def train_variant(
         train,
         val,
         classes,
-        image=parameters["image"] if isinstance(train, pd.DataFrame) else None,
+        image=parameters["image"],
         training=parameters["training"],
         seed=seed,
         backup_dir=Path(checkpoint_dir) / parameters["name"],

@@ -46,6 +46,7 @@ import dataclasses
 from collections.abc import Mapping
 from typing import Any
 
+from imgclf.config import block_items
 from imgclf.imaging.augment import AugmentationConfig, parse_augmentation
 
 OPTIMIZERS = ("adam", "sgd", "rmsprop")
@@ -146,7 +147,7 @@ def parse_training_config(config: Mapping[str, Any] | TrainingConfig | None) -> 
     """
     if isinstance(config, TrainingConfig):
         return config
-    values = _fields(config, TrainingConfig, "training")
+    values = block_items(config, TrainingConfig, "training")
     for name in ("epochs", "batch_size"):
         if name in values:
             _positive_int(values[name], f"training.{name}")
@@ -186,23 +187,8 @@ def _plain_lists(value: Any) -> Any:
     return value
 
 
-def _fields(config: Any, cls: type, where: str) -> dict[str, Any]:
-    """The mapping's items, after checking that every key is a field of ``cls``."""
-    if config is None:
-        return {}
-    if not isinstance(config, Mapping):
-        raise ValueError(f"{where} must be a mapping; got {config!r}")
-    valid = [field.name for field in dataclasses.fields(cls)]
-    unknown = sorted(str(key) for key in config if key not in valid)
-    if unknown:
-        raise ValueError(
-            f"unknown key(s) in {where}: {', '.join(unknown)}; valid keys are: {', '.join(valid)}"
-        )
-    return dict(config)
-
-
 def _optimizer(config: Any) -> OptimizerConfig:
-    values = _fields(config, OptimizerConfig, "training.optimizer")
+    values = block_items(config, OptimizerConfig, "training.optimizer")
     if values.get("name", "adam") not in OPTIMIZERS:
         raise ValueError(
             f"training.optimizer.name must be one of {', '.join(OPTIMIZERS)}; "
@@ -218,7 +204,7 @@ def _optimizer(config: Any) -> OptimizerConfig:
 
 
 def _schedule(config: Any) -> ScheduleConfig:
-    values = _fields(config, ScheduleConfig, "training.schedule")
+    values = block_items(config, ScheduleConfig, "training.schedule")
     if values.get("name", "constant") not in SCHEDULES:
         raise ValueError(
             f"training.schedule.name must be one of {', '.join(SCHEDULES)}; got {values['name']!r}"
@@ -234,7 +220,7 @@ def _schedule(config: Any) -> ScheduleConfig:
 
 
 def _callbacks(config: Any) -> CallbacksConfig:
-    values = _fields(config, CallbacksConfig, "training.callbacks")
+    values = block_items(config, CallbacksConfig, "training.callbacks")
     for name, cls in (
         ("early_stopping", EarlyStoppingConfig),
         ("reduce_lr_on_plateau", ReduceLROnPlateauConfig),
@@ -247,7 +233,7 @@ def _callbacks(config: Any) -> CallbacksConfig:
 
 
 def _monitoring_callback(config: Any, cls: type, where: str) -> Any:
-    values = _fields(config, cls, where)
+    values = block_items(config, cls, where)
     if "monitor" in values:
         _metric_name(values["monitor"], f"{where}.monitor")
     if values.get("mode", "min") not in MODES:

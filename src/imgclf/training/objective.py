@@ -58,10 +58,11 @@ def tune_model(
     val_index: Split,
     classes: Sequence[str],
     *,
-    image: Mapping[str, Any] | None,
     seed: int,
 ) -> optuna.Study:
-    """Run (or continue) the variant's Optuna study and return it.
+    """Run (or continue) the variant's Optuna study and return it. Each trial reads its
+    images at the trial's ``image`` settings (a search space may target ``image.size``);
+    precomputed inputs (ArraySplits) need none.
 
     The study is named by :func:`experiment_study_name`.
 
@@ -84,7 +85,6 @@ def tune_model(
                     for key, value in parameters["tuning"].items()
                     if key in _TUNING_KEYS_OF_THE_EXPERIMENT
                 },
-                "image": dict(image) if image else None,
                 "seed": seed,
                 "classes": list(classes),
                 "train": split_digest(train_index),
@@ -114,7 +114,7 @@ def tune_model(
                 train_index,
                 val_index,
                 classes,
-                image=image,
+                image=trial_parameters.get("image"),
                 training=training,
                 seed=seed + execution,
                 extra_callbacks=pruning,

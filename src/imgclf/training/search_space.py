@@ -49,6 +49,8 @@ from typing import Any
 
 import optuna
 
+from imgclf.config import block_items
+
 PARAMETER_TYPES = ("int", "float", "categorical", "bool")
 _COMMON_KEYS = ("type", "target", "when", "default", "grid")
 PARAMETER_KEYS = {
@@ -300,13 +302,7 @@ def _parse_parameter(
         raise ValueError(
             f"{where} has type {kind!r}; valid types are: {', '.join(PARAMETER_TYPES)}"
         )
-    valid = PARAMETER_KEYS[kind]
-    unknown = sorted(str(key) for key in settings if key not in valid)
-    if unknown:
-        raise ValueError(
-            f"{where}: unknown key(s) {', '.join(unknown)} for type {kind}; "
-            f"valid keys are: {', '.join(valid)}"
-        )
+    block_items(settings, PARAMETER_KEYS[kind], f"{where} (type {kind})")
     values: dict[str, Any] = {"name": name, "type": kind}
     if kind in ("int", "float"):
         values.update(_parse_range(settings, kind, where))

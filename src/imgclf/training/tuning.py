@@ -50,6 +50,7 @@ from typing import Any
 import optuna
 from optuna.exceptions import ExperimentalWarning
 
+from imgclf.config import block_items
 from imgclf.training.search_space import SearchSpace, grid_values, parse_search_space
 from imgclf.training.storage import check_storage_url
 
@@ -184,13 +185,9 @@ def parse_tuning_config(config: Mapping[str, Any] | TuningConfig) -> TuningConfi
     """
     if isinstance(config, TuningConfig):
         return config
-    if not isinstance(config, Mapping):
-        raise ValueError(f"tuning config must be a mapping; got {config!r}")
-    unknown = sorted(str(key) for key in config if key not in VALID_KEYS)
-    if unknown:
-        raise ValueError(
-            f"unknown tuning key(s) {', '.join(unknown)}; valid keys are: {', '.join(VALID_KEYS)}"
-        )
+    if config is None:
+        raise ValueError("tuning must be a mapping with a search_space; got null")
+    config = block_items(config, TuningConfig, "tuning")
     if "search_space" not in config:
         raise ValueError("tuning config needs a search_space mapping of parameters to tune")
     space = parse_search_space(config["search_space"])

@@ -8,6 +8,7 @@ import pytest
 from PIL import Image
 from tests.conftest import write_two_class_split
 
+from imgclf.evaluation.config import parse_evaluation
 from imgclf.evaluation.predictions import class_probabilities, prediction_table
 from imgclf.pipelines.evaluate.nodes import (
     build_leaderboard,
@@ -20,7 +21,7 @@ from imgclf.pipelines.evaluate.nodes import (
     summarise_leaderboard,
 )
 
-EVALUATE = {"gallery_size": 4, "least_confident": 3, "top_k": [3]}
+EVALUATE = parse_evaluation({"gallery_size": 4, "least_confident": 3, "top_k": [3]})
 CONFIG = {
     "name": "scratch_cnn.perfect",
     "image": {"size": 16, "color_mode": "grayscale"},
@@ -41,6 +42,19 @@ HISTORY = {
 }
 
 
+def score(table, classes, name="scratch_cnn.perfect", config=CONFIG, history=HISTORY):
+    """score_model with ``table`` as the val and the test predictions."""
+    return score_model(
+        config,
+        history=history,
+        val_predictions=table,
+        test_predictions=table,
+        classes=classes,
+        settings=EVALUATE,
+        name=name,
+    )
+
+
 def test_a_perfect_model_scores_one_and_its_mistake_gallery_is_empty(tmp_path):
     split = write_two_class_split(tmp_path, per_class=4)
     classes = split["classes"]
@@ -49,15 +63,7 @@ def test_a_perfect_model_scores_one_and_its_mistake_gallery_is_empty(tmp_path):
     probabilities = np.column_stack([np.where(truth, 0.1, 0.8), np.where(truth, 0.9, 0.2)])
     table = prediction_table(index, probabilities, classes)
 
-    metrics = score_model(
-        CONFIG,
-        history=HISTORY,
-        val_predictions=table,
-        test_predictions=table,
-        classes=classes,
-        evaluate=EVALUATE,
-        name="scratch_cnn.perfect",
-    )
+    metrics = score(table, classes)
     plots = plot_evaluation(CONFIG, metrics, HISTORY, table, EVALUATE)
     section = report_section(metrics, plots)
 
@@ -81,18 +87,10 @@ def test_a_variant_not_trained_yet_is_listed_as_such_and_the_others_ranked(tmp_p
     split = write_two_class_split(tmp_path, per_class=4)
     classes, index = split["classes"], split["val"]
     val, test = predict_splits(
-        None, config=None, val_index=index, test_index=index, classes=classes, evaluate=EVALUATE
+        None, config=None, val_index=index, test_index=index, classes=classes, settings=EVALUATE
     )
     assert val.empty and test.empty and "p:dark" in test.columns
-    missing = score_model(
-        None,
-        history=None,
-        val_predictions=val,
-        test_predictions=test,
-        classes=classes,
-        evaluate=EVALUATE,
-        name="transfer.new",
-    )
+    missing = score(test, classes, name="transfer.new", config=None, history=None)
     assert missing == {"model": "transfer.new", "trained": False, "classes": classes}
     assert plot_evaluation(None, missing, None, test, EVALUATE) == {}
     assert explain_model(None, None, test, EVALUATE) == {}
@@ -100,15 +98,7 @@ def test_a_variant_not_trained_yet_is_listed_as_such_and_the_others_ranked(tmp_p
 
     truth = (index["label"] == "dark").to_numpy()
     table = prediction_table(index, np.column_stack([~truth, truth]).astype(float), classes)
-    scored = score_model(
-        CONFIG,
-        history=HISTORY,
-        val_predictions=table,
-        test_predictions=table,
-        classes=classes,
-        evaluate=EVALUATE,
-        name="scratch_cnn.perfect",
-    )
+    scored = score(table, classes)
     leaderboard = build_leaderboard(**{"transfer.new": missing, "scratch_cnn.perfect": scored})
     assert leaderboard["model"].tolist() == ["scratch_cnn.perfect", "transfer.new"]
     assert leaderboard["status"].tolist() == ["trained", "not trained"]
@@ -129,15 +119,7 @@ def test_a_history_of_another_version_is_refused_with_the_fix(tmp_path):
     old = {key: value for key, value in HISTORY.items() if key not in ("classes", "monitor")}
     lacks = r"scratch_cnn\.old: its training history lacks classes, monitor"
     with pytest.raises(ValueError, match=lacks):
-        score_model(
-            CONFIG,
-            history=old,
-            val_predictions=table,
-            test_predictions=table,
-            classes=split["classes"],
-            evaluate=EVALUATE,
-            name="scratch_cnn.old",
-        )
+        score(table, split["classes"], name="scratch_cnn.old", history=old)
 
 
 def test_one_sigmoid_unit_is_read_as_two_class_probabilities():

@@ -442,7 +442,7 @@ def test_unknown_strategy_is_rejected() -> None:
 
 
 def test_unknown_key_is_rejected() -> None:
-    with pytest.raises(ValueError, match=r"'ratio'.*valid keys"):
+    with pytest.raises(ValueError, match=r"unknown key\(s\) in split: ratio; valid keys"):
         validate_split_params({"strategy": "ratios", "ratio": {"train": 1, "val": 0, "test": 0}})
 
 

@@ -19,7 +19,7 @@ from imgclf.evaluation.baseline import (
     predict_pixel_classifier,
     train_pixel_classifier,
 )
-from imgclf.evaluation.config import parse_evaluation
+from imgclf.evaluation.config import EvaluationConfig
 from imgclf.evaluation.leaderboard import (
     TRAINED,
     leaderboard_table,
@@ -58,13 +58,13 @@ def predict_splits(
     val_index: pd.DataFrame,
     test_index: pd.DataFrame,
     classes: list[str],
-    evaluate: dict[str, Any],
+    settings: EvaluationConfig,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """The model's predictions on the validation and test images, read at the image
     settings it was trained with (see
     :func:`imgclf.evaluation.predictions.prediction_table`); no rows for a model not
     trained yet."""
-    batch_size = parse_evaluation(evaluate).batch_size
+    batch_size = settings.batch_size
     return tuple(  # type: ignore[return-value]
         prediction_table(
             index.iloc[:0] if model is None else index,
@@ -138,7 +138,7 @@ def score_model(
     val_predictions: pd.DataFrame,
     test_predictions: pd.DataFrame,
     classes: list[str],
-    evaluate: dict[str, Any],
+    settings: EvaluationConfig,
     name: str,
 ) -> dict[str, Any]:
     """The model's metrics: ``facts`` (what the leaderboard lists besides scores), ``val``
@@ -154,7 +154,6 @@ def score_model(
         )
         return {"model": name, "trained": False, "classes": list(classes)}
     check_summary(history, name)
-    settings = parse_evaluation(evaluate)
     test = classification_scores(
         *table_probabilities(test_predictions, classes), classes, top_k=settings.top_k
     )
@@ -188,14 +187,14 @@ def plot_evaluation(
     metrics: dict[str, Any],
     history: dict[str, Any] | None,
     test_predictions: pd.DataFrame,
-    evaluate: dict[str, Any],
+    settings: EvaluationConfig,
 ) -> Images:
     """Confusion matrices (counts and row-normalised), training curves (for models trained
     by epochs), and galleries of the misclassified test images (most confident first) and
     of the least confident predictions; none for a model not trained yet."""
     if not metrics["trained"]:
         return {}
-    settings, image = parse_evaluation(evaluate), config["image"]
+    image = config["image"]
     name, classes = metrics["model"], metrics["classes"]
     matrix = np.asarray(metrics["test"]["confusion_matrix"])
     figures = {
@@ -235,7 +234,7 @@ def explain_model(
     model: keras.Model | None,
     config: dict[str, Any] | None,
     test_predictions: pd.DataFrame,
-    evaluate: dict[str, Any],
+    settings: EvaluationConfig,
 ) -> Images:
     """Grad-CAM overlays on a sample of test images (one class after another), and the
     activation maps of the first and last convolution layers for the first of them.
@@ -243,7 +242,7 @@ def explain_model(
     yet."""
     if model is None or test_predictions.empty:
         return {}
-    settings, image = parse_evaluation(evaluate), config["image"]
+    image = config["image"]
     sample = _one_class_after_another(test_predictions, settings.grad_cam_images)
     pixels = _pixels(sample["path"], image)
     layer = (
@@ -305,9 +304,9 @@ def plot_leaderboard(leaderboard: pd.DataFrame) -> Image.Image:
     return figure_image(leaderboard_figure(leaderboard[leaderboard["status"] == TRAINED]))
 
 
-def summarise_leaderboard(leaderboard: pd.DataFrame, evaluate: dict[str, Any]) -> str:
+def summarise_leaderboard(leaderboard: pd.DataFrame, settings: EvaluationConfig) -> str:
     """Best overall, best per family, and the quickest model close to the best (Markdown)."""
-    return summary(leaderboard, tolerance=parse_evaluation(evaluate).tolerance)
+    return summary(leaderboard, tolerance=settings.tolerance)
 
 
 def report_section(

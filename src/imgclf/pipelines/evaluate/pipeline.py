@@ -23,8 +23,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from kedro.pipeline import Pipeline, node
+from kedro.pipeline import Node, Pipeline, node
 
+from imgclf.evaluation.config import parse_evaluation
 from imgclf.pipelines.family import bind
 from imgclf.variants import Variant
 
@@ -77,6 +78,9 @@ def create_pipeline(variants: Sequence[Variant] = (), **kwargs: Any) -> Pipeline
         )
         for sweep, arms in sweeps.items()
     ]
+    pipelines.append(
+        Pipeline([_settings_node()], namespace="evaluate", parameters={"params:evaluate"})
+    )
     return sum(pipelines, Pipeline([])) + Pipeline(
         [
             node(
@@ -94,7 +98,7 @@ def create_pipeline(variants: Sequence[Variant] = (), **kwargs: Any) -> Pipeline
             node(plot_leaderboard, "leaderboard", "leaderboard_plot", name="plot_leaderboard"),
             node(
                 summarise_leaderboard,
-                ["leaderboard", "params:evaluate"],
+                ["leaderboard", "evaluate.settings"],
                 "leaderboard_summary",
                 name="summarise_leaderboard",
             ),
@@ -115,6 +119,12 @@ def create_pipeline(variants: Sequence[Variant] = (), **kwargs: Any) -> Pipeline
             ),
         ]
     )
+
+
+def _settings_node() -> Node:
+    """``params:evaluate`` validated into an :class:`EvaluationConfig` (``settings``), once
+    for the nodes of its namespace that read it."""
+    return node(parse_evaluation, "params:evaluate", "settings", name="resolve_parameters")
 
 
 def _baseline_pipeline() -> Pipeline:
@@ -153,8 +163,9 @@ def _baseline_pipeline() -> Pipeline:
 
 
 def _model_pipeline(name: str, *, network: bool) -> Pipeline:
-    """Score, plot (and for a network: predict and explain) the model ``name``."""
-    nodes = []
+    """Score, plot (and for a network: predict and explain) the model ``name``, with the
+    ``evaluate`` parameters parsed once (``settings``)."""
+    nodes = [_settings_node()]
     if network:
         nodes.append(
             node(
@@ -163,7 +174,7 @@ def _model_pipeline(name: str, *, network: bool) -> Pipeline:
                     "model": "model",
                     "config": "config",
                     **SPLIT,
-                    "evaluate": "params:evaluate",
+                    "settings": "settings",
                 },
                 outputs=["val_predictions", "test_predictions"],
                 name="predict",
@@ -178,14 +189,14 @@ def _model_pipeline(name: str, *, network: bool) -> Pipeline:
                 "val_predictions": "val_predictions",
                 "test_predictions": "test_predictions",
                 "classes": "classes",
-                "evaluate": "params:evaluate",
+                "settings": "settings",
             },
             outputs="metrics",
             name="score",
         ),
         node(
             plot_evaluation,
-            inputs=["config", "metrics", "history", "test_predictions", "params:evaluate"],
+            inputs=["config", "metrics", "history", "test_predictions", "settings"],
             outputs="evaluation_plots",
             name="plot",
         ),
@@ -195,7 +206,7 @@ def _model_pipeline(name: str, *, network: bool) -> Pipeline:
         nodes.append(
             node(
                 explain_model,
-                inputs=["model", "config", "test_predictions", "params:evaluate"],
+                inputs=["model", "config", "test_predictions", "settings"],
                 outputs="explanations",
                 name="explain",
             )

@@ -10,9 +10,10 @@ from typing import Any
 import keras
 import pandas as pd
 
+from imgclf.config import block_items
 from imgclf.evaluation.leaderboard import TRAINED
 from imgclf.evaluation.new_images import check_model_classes, predict_images
-from imgclf.models.checks import check_keys, positive_int
+from imgclf.models.checks import positive_int
 
 logger = logging.getLogger(__name__)
 
@@ -27,7 +28,7 @@ def choose_model(leaderboard: pd.DataFrame, predict: dict[str, Any]) -> str:
     Raises:
         ValueError: for bad ``predict`` parameters, or a leaderboard without networks.
     """
-    check_keys(predict, VALID_KEYS, "predict")
+    predict = block_items(predict, VALID_KEYS, "predict")
     choice = predict.get("model", BEST)
     if not isinstance(choice, str) or not choice:
         raise ValueError(f"predict.model must be 'best' or a model name; got {choice!r}")

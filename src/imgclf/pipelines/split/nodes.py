@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
+from imgclf.config import block_items
 from imgclf.reporting.plots import grouped_bar_chart
 
 from .allocation import (
@@ -61,12 +62,7 @@ def validate_split_params(split_params: Mapping[str, Any]) -> dict[str, Any]:
             f"params `split` must be a mapping with keys {_choices(SPLIT_KEYS)}; "
             f"got {type(split_params).__name__}"
         )
-    unknown = sorted(set(split_params) - set(SPLIT_KEYS))
-    if unknown:
-        raise ValueError(
-            f"unknown key(s) in params `split`: {_choices(unknown)}; "
-            f"valid keys are {_choices(SPLIT_KEYS)}"
-        )
+    block_items(split_params, SPLIT_KEYS, "split")
     strategy = split_params.get("strategy")
     if strategy not in STRATEGIES:
         raise ValueError(f"split.strategy must be one of {_choices(STRATEGIES)}; got {strategy!r}")
@@ -161,12 +157,7 @@ def _validate_class_subset(value: Any) -> dict[str, Any]:
         raise ValueError(
             f"split.classes must be a mapping with keys {_choices(CLASS_KEYS)}; got {value!r}"
         )
-    unknown = sorted(set(value) - set(CLASS_KEYS))
-    if unknown:
-        raise ValueError(
-            f"unknown key(s) in split.classes: {_choices(unknown)}; "
-            f"valid keys are {_choices(CLASS_KEYS)}"
-        )
+    block_items(value, CLASS_KEYS, "split.classes")
     subset: dict[str, Any] = dict.fromkeys(CLASS_KEYS)
     for key in ("top_k", "min_images"):
         number = value.get(key)

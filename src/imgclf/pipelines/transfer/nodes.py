@@ -10,6 +10,7 @@ pixels. The heavy lifting lives in :mod:`imgclf.models` and :mod:`imgclf.trainin
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import logging
@@ -22,10 +23,12 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
+from imgclf.config import block_items
 from imgclf.imaging.augment import parse_augmentation
 from imgclf.imaging.dataset import labels_to_ids, make_dataset
 from imgclf.imaging.decode import image_shape, size_tuple
 from imgclf.models.backbones import build_backbone, parse_backbone
+from imgclf.models.checks import choice, positive_int
 from imgclf.models.head import parse_head, parse_output
 from imgclf.models.summary import count_parameters
 from imgclf.models.transfer import TransferModel, build_transfer_model, feature_extractor
@@ -48,7 +51,32 @@ logger = logging.getLogger(__name__)
 
 VARIANT_KEYS = ("backbone", "head", "output")
 SPLITS = ("train", "val", "test")
-FEATURE_SETTINGS = ("batch_size", "dtype")
+FEATURE_DTYPES = ("float32", "float16")
+
+
+@dataclasses.dataclass(frozen=True)
+class FeatureSettings:
+    """The ``transfer.features`` block: images per batch when the backbone computes the
+    feature caches, and the caches' data type (float16 halves them)."""
+
+    batch_size: int = 64
+    dtype: str = "float32"
+
+
+def parse_feature_settings(settings: Mapping[str, Any] | None) -> FeatureSettings:
+    """Validate ``transfer.features``.
+
+    Raises:
+        ValueError: for unknown keys, a batch size that is not a positive int, or a data
+            type other than float32 and float16.
+    """
+    values = block_items(settings, FeatureSettings, "transfer.features")
+    if "batch_size" in values:
+        positive_int(values["batch_size"], "batch_size", "transfer.features")
+    values["dtype"] = choice(
+        values.get("dtype", "float32"), "dtype", FEATURE_DTYPES, "transfer.features"
+    )
+    return FeatureSettings(**values)
 
 
 def resolve_variant(
@@ -114,15 +142,8 @@ def extract_features(
         image parameters, the classes, a digest of the backbone's weights, the data type
         and a digest of each split.
     """
-    unknown = sorted(set(settings) - set(FEATURE_SETTINGS))
-    if unknown:
-        raise ValueError(
-            f"unknown key(s) in transfer.features: {', '.join(unknown)}; "
-            f"valid keys are: {', '.join(FEATURE_SETTINGS)}"
-        )
-    dtype = settings.get("dtype", "float32")
-    if dtype not in ("float32", "float16"):
-        raise ValueError(f"transfer.features.dtype must be float32 or float16; got {dtype!r}")
+    features_settings = parse_feature_settings(settings)
+    dtype = features_settings.dtype
     parameters = resolve_variant(image, backbone, defaults, variant, name=name, arm=arm)
     backbone, image = parameters["backbone"], parameters["image"]
     set_seeds(seed)
@@ -151,7 +172,7 @@ def extract_features(
             classes,
             image_size=image["size"],
             color_mode=image["color_mode"],
-            batch_size=int(settings.get("batch_size", 64)),
+            batch_size=features_settings.batch_size,
             cache=False,
         )
         features = extractor.predict(
