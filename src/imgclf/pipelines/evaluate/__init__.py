@@ -1,4 +1,4 @@
-"""The ``evaluate`` pipeline: test metrics, plots and explanations of every trained model,
+"""The ``evaluate`` pipeline: test metrics, plots and explanations of every declared variant,
 a pixel baseline, the leaderboard and the report."""
 
 from .pipeline import create_pipeline

@@ -1,4 +1,4 @@
-"""Fine-tuning: the augmented transfer models with their backbones' last layers unfrozen."""
+"""Fine-tuning: a transfer variant's model with its backbone's last layers unfrozen, trained on."""
 
 from .pipeline import create_pipeline
 

@@ -1,4 +1,4 @@
-"""CNNs trained from scratch: the seed's shallow and deep CNNs, and an Optuna-tuned one."""
+"""CNNs trained from scratch, one per declared variant (base: the seed's shallow, deep, tuned)."""
 
 from .pipeline import create_pipeline
 

@@ -1,4 +1,4 @@
-"""Transfer learning: a frozen pretrained backbone with a new head, S0's four variants."""
+"""Transfer learning: a frozen pretrained backbone with a new head, one per declared variant."""
 
 from .pipeline import create_pipeline
 
