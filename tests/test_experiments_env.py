@@ -11,6 +11,8 @@ import pandas as pd
 import pytest
 from tests.conftest import copy_project, environment_on_test_sizes, kedro
 
+import imgclf.models.backbones  # noqa: F401 - registers the layer the saved transfer models use
+
 DECLARED = [
     "scratch_cnn.two_conv",
     "scratch_cnn.colour_rgb",
