@@ -31,6 +31,8 @@ BROKEN_FILES = {
     "dogs/truncated.jpg": "corrupt or truncated",
     "dogs/notes_renamed.jpg": "not an image",
     "dogs/huge.png": "too many pixels",
+    "dogs/gone.png": "unreadable",  # a link to a file that is not there
+    "cats/drawing.svg": "unsupported format",
     "orphan.png": "no label",
 }
 # Larger images than this are rejected by ingest in tests (`huge.png` is 120x120).
@@ -63,8 +65,9 @@ def _sixteen_bit_png(pixels: np.ndarray, path: Path) -> None:
 
 
 def write_mixed_folder(root: Path) -> Path:
-    """Two classes (folder names) of valid images in every odd form, one exact copy, broken
-    files of every kind, hidden files and non-image files."""
+    """Two classes (folder names) of valid images in every odd form (one in a subfolder),
+    one exact copy, broken files of every kind, a link loop, hidden files and non-image
+    files."""
     seeds = iter(range(1000))
     for label in ("cats", "dogs"):
         for index in range(4):
@@ -108,6 +111,10 @@ def write_mixed_folder(root: Path) -> Path:
     (root / "dogs" / "notes_renamed.jpg").write_text("these are my notes, not a photo")
     _save(Image.new("L", (120, 120)), root / "dogs" / "huge.png")
     _save(Image.fromarray(_pattern(next(seeds))), root / "orphan.png")
+    _save(Image.fromarray(_pattern(next(seeds))), root / "cats" / "indoor" / "nested.png")
+    (root / "dogs" / "gone.png").symlink_to(root / "dogs" / "deleted.png")
+    (root / "cats" / "drawing.svg").write_text('<svg xmlns="http://www.w3.org/2000/svg"/>')
+    (root / "cats" / "indoor" / "up").symlink_to(root, target_is_directory=True)  # a loop
 
     (root / ".ipynb_checkpoints" / "cats").mkdir(parents=True)
     (root / ".ipynb_checkpoints" / "cats" / "plain_0-checkpoint.png").write_bytes(good_png)

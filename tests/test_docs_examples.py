@@ -5,11 +5,13 @@ and build the seed study's models."""
 import re
 from pathlib import Path
 
+import pandas as pd
 import pytest
 from kedro.config import OmegaConfigLoader
 from omegaconf import OmegaConf
 
 from imgclf.imaging.decode import image_shape
+from imgclf.imaging.settings import image_settings
 from imgclf.models.cnn import build_cnn
 from imgclf.pipelines.scratch_cnn.nodes import resolve_variant
 from imgclf.pipelines.transfer import nodes as transfer_nodes
@@ -42,6 +44,11 @@ def project_parameters(example: str) -> dict:
     return OmegaConf.to_container(OmegaConf.unsafe_merge(base, OmegaConf.create(example)))
 
 
+def grayscale_image(tree: dict) -> dict:
+    """The project's image settings for grayscale data (``color_mode: auto`` decided)."""
+    return image_settings(tree["image"], pd.DataFrame({"grayscale": [True]}))
+
+
 def example(title: str) -> str:
     (found,) = [text for text in EXAMPLES if text.startswith(f"# {title}:")]
     return found
@@ -52,7 +59,7 @@ def test_s1_examples_build_the_seed_models(title, count):
     tree = project_parameters(example(title))
     parameters = tree["scratch_cnn"]
     resolved = resolve_variant(
-        tree["image"], parameters["defaults"], parameters["shallow"], name="s1"
+        grayscale_image(tree), parameters["defaults"], parameters["shallow"], name="s1"
     )
     model = build_cnn(resolved["architecture"], input_shape=image_shape(200, "rgb"), num_classes=2)
     assert model.count_params() == count
@@ -63,7 +70,7 @@ def test_s3_example_is_a_six_point_grid_over_learning_rate_and_batch_size():
     tree = project_parameters(example("S3"))
     parameters = tree["scratch_cnn"]
     resolved = resolve_variant(
-        tree["image"], parameters["defaults"], parameters["tuned"], name="s3"
+        grayscale_image(tree), parameters["defaults"], parameters["tuned"], name="s3"
     )
     tuning = parse_tuning_config(resolved["tuning"])
     assert grid_values(tuning.search_space) == {
@@ -119,7 +126,7 @@ def test_s4_ablation_is_one_sweep_of_nine_arms_without_other_augmentation():
     tree = project_parameters(example("S4 ablation"))
     family = tree["scratch_cnn"]
     shear = resolve_variant(
-        tree["image"], family["defaults"], family["augmentation"], name="a", arm="shear"
+        grayscale_image(tree), family["defaults"], family["augmentation"], name="a", arm="shear"
     )["training"]["augmentation"]
     assert shear["shear"] == 0.2
     assert shear["rotation"] == shear["zoom"] == 0.0  # not the defaults' augmentation

@@ -1,3 +1,4 @@
+import os
 from pathlib import Path
 
 import fsspec
@@ -49,7 +50,7 @@ def test_directory_labels_source_splits_and_skipped_files(tmp_path):
         "train/cats/a.PNG",
         "train/dogs/b.jpeg",
     ]
-    assert _labels(frame) == ["cats", "cats", "dogs", None, "cats", "dogs"]
+    assert _labels(frame) == ["cats", "extra", "dogs", None, "cats", "dogs"]
     assert _labels(frame, "source_split") == ["val", None, "test", "test", "train", "train"]
     assert frame["bytes"].tolist() == [3] * 6
     assert frame["modified"].notna().all()
@@ -158,3 +159,84 @@ def test_bad_label_rules_are_rejected_at_construction(tmp_path, labels, message)
 def test_is_read_only(tmp_path):
     with pytest.raises(DatasetError, match="read-only"):
         ImageDirectoryDataset(path=str(tmp_path)).save(pd.DataFrame({"path": ["a.png"]}))
+
+
+@pytest.mark.parametrize(
+    ("depth", "expected"),
+    [
+        (1, ["cats", "cats", "cats", "dogs", None]),
+        (2, [None, "kittens", "kittens", None, None]),
+        (-1, ["cats", "kittens", "kittens", "dogs", None]),
+        (-2, [None, "cats", "cats", None, None]),
+    ],
+)
+def test_directory_labels_at_a_depth(tmp_path, depth, expected):
+    _touch(
+        tmp_path,
+        "cats/a.png",
+        "cats/kittens/b.png",
+        "train/cats/kittens/c.png",  # depth counts below the split folder
+        "train/dogs/d.png",
+        "loose.png",
+    )
+    frame = ImageDirectoryDataset(
+        path=str(tmp_path), labels={"from": "directory", "depth": depth}
+    ).load()
+    labels = dict(zip(_relative(frame, tmp_path), _labels(frame)))
+    assert [
+        labels[name]
+        for name in (
+            "cats/a.png",
+            "cats/kittens/b.png",
+            "train/cats/kittens/c.png",
+            "train/dogs/d.png",
+            "loose.png",
+        )
+    ] == expected
+
+
+@pytest.mark.parametrize(
+    ("labels", "message"),
+    [
+        ({"from": "directory", "deep": 2}, r"unknown key\(s\) in labels \(from: directory\): deep"),
+        ({"from": "directory", "depth": 0}, r"`labels.depth` is 0"),
+        ({"from": "folder"}, r"`labels.from` is 'folder'; use one of directory, filename, table"),
+    ],
+)
+def test_bad_label_rules_are_errors(tmp_path, labels, message):
+    with pytest.raises(DatasetError, match=message):
+        ImageDirectoryDataset(path=str(tmp_path), labels=labels)
+
+
+def test_links_are_followed_loops_end_and_dangling_links_are_listed(tmp_path):
+    _touch(tmp_path, "cats/a.png", "dogs/b.png")
+    (tmp_path / "cats" / "loop").symlink_to(tmp_path, target_is_directory=True)
+    (tmp_path / "dogs" / "self").symlink_to(tmp_path / "dogs", target_is_directory=True)
+    (tmp_path / "cats" / "linked.png").symlink_to(tmp_path / "dogs" / "b.png")
+    (tmp_path / "dogs" / "gone.png").symlink_to(tmp_path / "nowhere.png")
+    (tmp_path / "cats" / "drawing.svg").write_text("<svg/>")
+    frame = ImageDirectoryDataset(path=str(tmp_path)).load()
+    rows = dict(zip(_relative(frame, tmp_path), frame["bytes"]))
+    assert rows == {
+        "cats/a.png": 3,
+        "cats/drawing.svg": 6,  # listed, for ingest to quarantine as unsupported
+        "cats/linked.png": 3,
+        "dogs/b.png": 3,
+        "dogs/gone.png": 0,
+    }
+    assert frame.set_index("path")["modified"].isna().tolist() == [False, False, False, False, True]
+
+
+def test_an_unreadable_folder_is_skipped_and_named(tmp_path, monkeypatch):
+    _touch(tmp_path, "cats/a.png", "dogs/b.png")
+    real_scandir = os.scandir
+
+    def scandir(path):
+        if str(path).endswith("dogs"):
+            raise PermissionError(13, "Permission denied", str(path))
+        return real_scandir(path)
+
+    monkeypatch.setattr("imgclf.datasets.image_directory.os.scandir", scandir)
+    frame = ImageDirectoryDataset(path=str(tmp_path)).load()
+    assert _relative(frame, tmp_path) == ["cats/a.png"]
+    assert frame.attrs["unreadable_folders"] == {"dogs": "Permission denied"}

@@ -18,12 +18,23 @@ import pandas as pd
 from kedro.io import AbstractDataset, DatasetError
 from kedro.io.core import get_protocol_and_path
 
+from imgclf.config import block_items
+from imgclf.imaging.inspect import UNSUPPORTED_FORMATS
+
 logger = logging.getLogger(__name__)
 
 IMAGE_EXTENSIONS = frozenset({".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff"})
+# Image formats Pillow cannot decode are listed too, so that ingest quarantines them with a
+# reason ("unsupported format") instead of passing them over in silence.
+LISTED_EXTENSIONS = IMAGE_EXTENSIONS | frozenset(UNSUPPORTED_FORMATS)
 SPLIT_FOLDERS = {"train": "train", "val": "val", "validation": "val", "test": "test"}
 HIDDEN_NAMES = frozenset({"__MACOSX", "Thumbs.db", "desktop.ini"})
-LABEL_SOURCES = ("directory", "filename", "table")
+LABEL_KEYS = {
+    "directory": ("from", "depth"),
+    "filename": ("from", "pattern"),
+    "table": ("from", "filepath", "path_column", "label_column"),
+}
+DEFAULT_DEPTH = 1
 COLUMNS = ["path", "label", "source_split", "bytes", "modified"]
 
 
@@ -37,15 +48,23 @@ class ImageDirectoryDataset(AbstractDataset[None, pd.DataFrame]):
     ``None``), ``bytes`` and ``modified`` (POSIX seconds, ``None`` when the file system
     does not tell). Pixels are never decoded here.
 
-    Extensions are matched case-insensitively (png, jpg, jpeg, bmp, gif, webp, tif, tiff).
+    Extensions are matched case-insensitively (png, jpg, jpeg, bmp, gif, webp, tif, tiff;
+    svg, svgz, heic and heif are listed too, for ingest to quarantine as unsupported).
     Hidden files and folders (``.ipynb_checkpoints``, ``.DS_Store``, any dot-name,
     ``__MACOSX``) are skipped; other files are not listed but counted by extension in
-    ``DataFrame.attrs["other_files"]``; ``attrs["root"]`` holds the folder.
+    ``DataFrame.attrs["other_files"]``; ``attrs["root"]`` holds the folder. On a local
+    disk, links to files are followed, a dangling link is listed (ingest quarantines it
+    as unreadable), no folder is visited twice (link loops end) and a folder that cannot
+    be read is skipped with a warning and named in ``attrs["unreadable_folders"]``.
 
     Labels come from one of:
 
-    - ``{from: directory}`` (default): the name of the folder holding the file
-      (``cats/001.jpg`` is ``cats``, ``train/cats/001.jpg`` too);
+    - ``{from: directory, depth: 1}`` (default): a folder's name. ``depth: 1`` is the first
+      folder under the root, or under its ``train/``/``val/``/``test/`` folder when the
+      file lies in one (``cats/001.jpg``, ``cats/kittens/002.jpg`` and
+      ``train/cats/003.jpg`` are all ``cats``, as Keras labels them); ``depth: 2`` the
+      folder below it; ``depth: -1`` the folder that holds the file (``kittens``). A file
+      with fewer folders than the depth asks for has no label;
     - ``{from: filename, pattern: <regex>}``: the regex's single group, searched in the
       file name without its extension (``_(\\d[LR])$`` reads ``3R`` from ``a1b2_3R.png``);
     - ``{from: table, filepath: <csv or parquet>, path_column: path, label_column: label}``:
@@ -82,6 +101,7 @@ class ImageDirectoryDataset(AbstractDataset[None, pd.DataFrame]):
         self._storage_options = {**deepcopy(credentials or {}), **deepcopy(fs_args or {})}
         self._root = self._filesystem()._strip_protocol(path).rstrip("/")
         self._labels = _validate_labels(labels or {"from": "directory"})
+        self._unreadable_folders: dict[str, str] = {}
         self.metadata = metadata
 
     def _describe(self) -> dict[str, Any]:
@@ -106,7 +126,7 @@ class ImageDirectoryDataset(AbstractDataset[None, pd.DataFrame]):
         for relative, size, modified in sorted(self._files(filesystem)):
             parts = relative.split("/")
             extension = posixpath.splitext(parts[-1])[1].lower()
-            if extension not in IMAGE_EXTENSIONS:
+            if extension not in LISTED_EXTENSIONS:
                 other_files[extension or "(none)"] += 1
                 continue
             rows.append((relative, parts, _source_split(parts), size, modified))
@@ -133,6 +153,7 @@ class ImageDirectoryDataset(AbstractDataset[None, pd.DataFrame]):
         )
         frame.attrs["root"] = self._path
         frame.attrs["other_files"] = dict(sorted(other_files.items()))
+        frame.attrs["unreadable_folders"] = dict(sorted(self._unreadable_folders.items()))
         logger.info(
             "Listed %d image files under %s (%d other files skipped)",
             len(frame),
@@ -153,7 +174,8 @@ class ImageDirectoryDataset(AbstractDataset[None, pd.DataFrame]):
         """(path relative to the root with ``/``, bytes, modified) of every file under it,
         hidden ones left out."""
         if self._is_local():
-            yield from _walk_local(self._root)
+            self._unreadable_folders = {}
+            yield from _walk_local(self._root, self._unreadable_folders)
             return
         for file_path, info in filesystem.find(self._root, detail=True).items():
             relative = file_path[len(self._root) + 1 :]
@@ -169,7 +191,8 @@ class ImageDirectoryDataset(AbstractDataset[None, pd.DataFrame]):
     ) -> list[str | None]:
         source = self._labels["from"]
         if source == "directory":
-            return [_directory_label(file_parts) for file_parts in parts]
+            depth = self._labels.get("depth", DEFAULT_DEPTH)
+            return [_directory_label(file_parts, depth) for file_parts in parts]
         if source == "filename":
             pattern = re.compile(self._labels["pattern"])
             return [_filename_label(file_parts[-1], pattern) for file_parts in parts]
@@ -205,11 +228,24 @@ class ImageDirectoryDataset(AbstractDataset[None, pd.DataFrame]):
         }
 
 
-def _validate_labels(labels: dict[str, Any]) -> dict[str, Any]:
-    labels = dict(labels)
-    source = labels.get("from")
-    if source not in LABEL_SOURCES:
-        raise DatasetError(f"`labels.from` is {source!r}; use one of {', '.join(LABEL_SOURCES)}.")
+def _validate_labels(labels: Any) -> dict[str, Any]:
+    source = labels.get("from") if isinstance(labels, dict) else None
+    if source not in LABEL_KEYS:
+        raise DatasetError(
+            f"`labels.from` is {source!r}; use one of {', '.join(LABEL_KEYS)}, e.g. "
+            "labels: {from: directory}"
+        )
+    try:
+        labels = block_items(labels, LABEL_KEYS[source], f"labels (from: {source})")
+    except ValueError as error:
+        raise DatasetError(str(error)) from None
+    if source == "directory":
+        depth = labels.get("depth", DEFAULT_DEPTH)
+        if not isinstance(depth, int) or isinstance(depth, bool) or depth == 0:
+            raise DatasetError(
+                f"`labels.depth` is {depth!r}; use 1 for the first folder under the root, "
+                "2 for the one below it, or -1 for the folder that holds each file."
+            )
     if source == "filename":
         pattern = labels.get("pattern")
         if not pattern:
@@ -232,22 +268,43 @@ def _validate_labels(labels: dict[str, Any]) -> dict[str, Any]:
     return labels
 
 
-def _walk_local(root: str) -> Iterator[tuple[str, int, float]]:
+def _walk_local(
+    root: str, unreadable_folders: dict[str, str]
+) -> Iterator[tuple[str, int, float | None]]:
     """Like ``fsspec``'s ``find`` for a local folder, several times faster on large folders;
-    hidden folders are not entered."""
+    hidden folders are not entered. Links are followed, but a folder already visited (by
+    device and inode) is not entered again, so link loops end. A file whose ``stat`` fails
+    (a dangling link) is yielded with 0 bytes and no modification time, for ingest to
+    quarantine; a folder that cannot be listed is recorded in ``unreadable_folders``."""
+    visited: set[tuple[int, int]] = set()
     folders = [""]
     while folders:
         folder = folders.pop()
-        with os.scandir(f"{root}/{folder}" if folder else root) as entries:
-            for entry in entries:
-                if _is_hidden(entry.name):
-                    continue
-                relative = f"{folder}/{entry.name}" if folder else entry.name
+        path = f"{root}/{folder}" if folder else root
+        try:
+            status = os.stat(path)
+            if (status.st_dev, status.st_ino) in visited:
+                continue
+            visited.add((status.st_dev, status.st_ino))
+            with os.scandir(path) as listing:
+                entries = list(listing)
+        except OSError as error:
+            unreadable_folders[folder or "."] = error.strerror or str(error)
+            logger.warning("Skipping the folder %s: %s", path, error)
+            continue
+        for entry in entries:
+            if _is_hidden(entry.name):
+                continue
+            relative = f"{folder}/{entry.name}" if folder else entry.name
+            try:
                 if entry.is_dir():
                     folders.append(relative)
-                else:
-                    status = entry.stat()
-                    yield relative, status.st_size, status.st_mtime
+                    continue
+                status = entry.stat()
+            except OSError:  # a dangling link, or a link loop of files
+                yield relative, 0, None
+                continue
+            yield relative, status.st_size, status.st_mtime
 
 
 def _is_hidden(name: str) -> bool:
@@ -260,11 +317,11 @@ def _source_split(parts: list[str]) -> str | None:
     return SPLIT_FOLDERS.get(parts[0].lower())
 
 
-def _directory_label(parts: list[str]) -> str | None:
-    folders = parts[:-1]
-    if not folders or (len(folders) == 1 and _source_split(parts) is not None):
+def _directory_label(parts: list[str], depth: int) -> str | None:
+    folders = parts[1:-1] if _source_split(parts) is not None else parts[:-1]
+    if len(folders) < abs(depth):
         return None
-    return folders[-1]
+    return folders[depth - 1] if depth > 0 else folders[depth]
 
 
 def _filename_label(name: str, pattern: re.Pattern[str]) -> str | None:

@@ -22,6 +22,7 @@ from sklearn.preprocessing import StandardScaler
 from imgclf.config import block_items
 from imgclf.imaging.dataset import labels_to_ids
 from imgclf.imaging.decode import read_image, size_tuple
+from imgclf.imaging.index_files import check_index_files
 from imgclf.models.checks import choice, positive_int, size_pair
 from imgclf.training.fit import BYTES_PER_MB
 
@@ -58,7 +59,12 @@ def parse_baseline(parameters: Mapping[str, Any]) -> dict[str, Any]:
 def pixel_features(
     index: pd.DataFrame, *, image_size: Sequence[int], color_mode: str
 ) -> np.ndarray:
-    """One row per image: its pixels at ``image_size``, flattened, scaled to [0, 1]."""
+    """One row per image: its pixels at ``image_size``, flattened, scaled to [0, 1].
+
+    Raises:
+        ValueError: for files missing or changed since ingest.
+    """
+    check_index_files(index)
     size = size_tuple(list(image_size))
     rows = [
         read_image(str(path), color_mode=color_mode, size=size).reshape(-1)

@@ -105,6 +105,13 @@ def predict_images(
     return table, pd.DataFrame(problems, columns=UNREADABLE_COLUMNS)
 
 
+def model_image_settings(model: keras.Model) -> dict[str, Any]:
+    """The ``image`` settings a model takes, from its input shape ``(batch, height, width,
+    channels)``: ``{"size": [height, width], "color_mode": "grayscale" | "rgb"}``."""
+    _, height, width, channels = model.input_shape
+    return {"size": [height, width], "color_mode": "grayscale" if channels == 1 else "rgb"}
+
+
 class _Unreadable(Exception):
     """Raised with ``{"reason": ..., "detail": ...}`` for a file that cannot be predicted."""
 

@@ -36,6 +36,7 @@ import tensorflow as tf
 
 from imgclf.imaging.augment import AugmentationConfig, augment_batch, parse_augmentation
 from imgclf.imaging.decode import channels_for, read_image, size_tuple
+from imgclf.imaging.index_files import check_index_files
 
 logger = logging.getLogger(__name__)
 
@@ -99,9 +100,11 @@ def make_dataset(
 
     Raises:
         ValueError: for an empty index, missing columns, labels not in
-            ``classes`` or invalid arguments.
+            ``classes``, invalid arguments, or files missing or changed since ingest
+            (:func:`imgclf.imaging.index_files.check_index_files`).
     """
     _check_index(index)
+    check_index_files(index)
     label_ids = labels_to_ids(index["label"], classes)
     height, width = size_tuple(image_size)
     channels = channels_for(color_mode)

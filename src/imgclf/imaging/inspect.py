@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import hashlib
 import io
+import os
+import posixpath
 from typing import Any
 
 import numpy as np
@@ -16,9 +18,17 @@ from PIL import Image, UnidentifiedImageError
 # ``ingest.max_pixels``, before decoding.
 from imgclf.imaging.decode import open_binary
 
-HASH_SIDE = 16  # a 16×16 = 256-bit hash
+HASH_SIDE = 16  # the 16×16 lowest frequencies, less the mean: 255 coefficients
 HASH_THUMBNAIL = 64
+HASH_DTYPE = np.float16
 HIGH_BIT_DEPTH_MODES = ("I", "I;16", "I;16B", "I;16L", "I;16N", "F")
+GRAYSCALE_MODES = frozenset({"1", "L", "LA", "La", *HIGH_BIT_DEPTH_MODES})
+# Most grey levels a pixel's channels may differ by (on a thumbnail) in a grayscale picture
+# stored in colour: JPEG's chroma noise stays well below it, a sepia tint does not.
+COLOUR_SPREAD = 6
+_VECTOR = "a vector drawing, which Pillow cannot decode: export it as PNG to include it"
+_HEIF = "HEIF/HEIC, which Pillow cannot decode without a plug-in: convert it to JPEG or PNG"
+UNSUPPORTED_FORMATS = {".svg": _VECTOR, ".svgz": _VECTOR, ".heic": _HEIF, ".heif": _HEIF}
 
 
 def _dct_basis(size: int, frequencies: int) -> np.ndarray:
@@ -31,26 +41,21 @@ def _dct_basis(size: int, frequencies: int) -> np.ndarray:
 
 
 DCT_BASIS = _dct_basis(HASH_THUMBNAIL, HASH_SIDE)
-MEDIAN_RANK = (HASH_SIDE * HASH_SIDE - 1) // 2
 
 
 def inspect_image(path: str, max_pixels: int) -> dict[str, Any]:
     """Read ``path`` whole, decode every pixel and return what the index records.
 
     The result always has ``path`` and ``reason`` (``None`` for a good image; otherwise one
-    of ``empty file``, ``not an image``, ``too many pixels``, ``corrupt or truncated``,
-    ``unreadable``) with a human-readable ``detail``. A good image also has ``width``,
-    ``height``, ``mode``, ``format``, ``frames``, ``sha256`` and ``phash`` (a 256-bit
-    perceptual hash as 64 hex digits).
+    of ``empty file``, ``not an image``, ``unsupported format``, ``too many pixels``,
+    ``corrupt or truncated``, ``unreadable``) with a human-readable ``detail``. A good
+    image also has ``width``, ``height``, ``mode``, ``format``, ``frames``, ``sha256``,
+    ``phash`` (:func:`perceptual_hash`) and ``grayscale`` (:func:`is_grayscale`).
     """
     result: dict[str, Any] = {"path": path, "reason": None, "detail": None}
-    try:
-        with open_binary(path) as file:
-            data = file.read()
-    except OSError as error:
-        return {**result, "reason": "unreadable", "detail": f"cannot read the file: {error}"}
-    if not data:
-        return {**result, "reason": "empty file", "detail": "the file has 0 bytes"}
+    data, problem = _file_bytes(path)
+    if problem:
+        return {**result, "reason": problem[0], "detail": problem[1]}
     result["sha256"] = hashlib.sha256(data).hexdigest()
     try:
         with Image.open(io.BytesIO(data)) as image:
@@ -72,6 +77,7 @@ def inspect_image(path: str, max_pixels: int) -> dict[str, Any]:
                 format=image.format,
                 frames=int(getattr(image, "n_frames", 1)),
                 phash=perceptual_hash(image),
+                grayscale=is_grayscale(image),
             )
     except UnidentifiedImageError:
         return {
@@ -84,17 +90,50 @@ def inspect_image(path: str, max_pixels: int) -> dict[str, Any]:
     return result
 
 
-def perceptual_hash(image: Image.Image) -> str:
-    """256-bit DCT perceptual hash: which of the 16×16 lowest frequencies of a 64×64
-    grayscale thumbnail lie above their median.
+def _file_bytes(path: str) -> tuple[bytes, tuple[str, str] | None]:
+    """The file's bytes, or why there are none to decode: (reason, detail)."""
+    extension = posixpath.splitext(path)[1].lower()
+    if extension in UNSUPPORTED_FORMATS:
+        return b"", ("unsupported format", UNSUPPORTED_FORMATS[extension])
+    try:
+        with open_binary(path) as file:
+            data = file.read()
+    except OSError as error:
+        return b"", ("unreadable", _unreadable_detail(path, error))
+    if not data:
+        return b"", ("empty file", "the file has 0 bytes")
+    return data, None
 
-    Copies, re-encodings and resized or slightly brightened versions of one picture differ in
-    a few bits (≤ 16 of 256 in our checks); distinct pictures, even of one class, in many more.
+
+def _unreadable_detail(path: str, error: OSError) -> str:
+    if os.path.islink(path):
+        return f"a link to {os.readlink(path)!r}, which cannot be read: {error}"
+    return f"cannot read the file: {error}"
+
+
+def perceptual_hash(image: Image.Image) -> bytes:
+    """The image's 255 lowest spatial frequencies (a 16×16 DCT of a 64×64 grayscale
+    thumbnail, less the mean), scaled to unit length: 255 float16 values as bytes.
+
+    Copies of one picture point the same way whatever their size, brightness, contrast or
+    encoding: ingest groups images whose vectors are within ``near_duplicate_distance``
+    (1 − cosine similarity; :mod:`imgclf.pipelines.ingest.duplicates`).
     """
-    thumbnail = _luminance_thumbnail(image)
-    frequencies = (DCT_BASIS @ thumbnail @ DCT_BASIS.T).ravel()
-    median = np.partition(frequencies[1:], MEDIAN_RANK)[MEDIAN_RANK]  # without the mean (DC)
-    return np.packbits(frequencies > median).tobytes().hex()
+    frequencies = (DCT_BASIS @ _luminance_thumbnail(image) @ DCT_BASIS.T).ravel()[1:]
+    length = np.linalg.norm(frequencies)
+    unit = frequencies / length if length > 0 else frequencies
+    return unit.astype(HASH_DTYPE).tobytes()
+
+
+def is_grayscale(image: Image.Image) -> bool:
+    """Whether the picture holds no colour: a grayscale mode, or colour channels that agree
+    within ``COLOUR_SPREAD`` grey levels everywhere on a thumbnail."""
+    if image.mode in GRAYSCALE_MODES:
+        return True
+    rgb = image.convert("RGB")
+    factor = max(1, min(rgb.width, rgb.height) // HASH_THUMBNAIL)
+    pixels = np.asarray(rgb.reduce(factor) if factor > 1 else rgb, dtype=np.int16)
+    return int((pixels.max(axis=2) - pixels.min(axis=2)).max(initial=0)) <= COLOUR_SPREAD
 
 
 def _luminance_thumbnail(image: Image.Image) -> np.ndarray:

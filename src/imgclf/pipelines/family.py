@@ -27,7 +27,7 @@ from kedro.pipeline import Node, Pipeline, node
 from matplotlib.figure import Figure
 
 from imgclf.config import block_items
-from imgclf.imaging.decode import image_shape
+from imgclf.imaging.settings import image_settings, resolve_image
 from imgclf.reporting.plots import training_curves
 from imgclf.reporting.tuning import plot_optimization_history, plot_parameter_importances
 from imgclf.training.config import parse_training_config
@@ -36,11 +36,12 @@ from imgclf.training.objective import tune_model
 from imgclf.training.search_space import apply_suggestions
 from imgclf.training.trials import best_parameters, trials_table
 from imgclf.training.tuning import parse_tuning_config
-from imgclf.variants import Variant, merge_parameters, variant_blocks
+from imgclf.variants import Variant, variant_blocks
 
 logger = logging.getLogger(__name__)
 
-IMAGE_KEYS = ("size", "color_mode")
+# what a resolver wrapped by with_image_settings reads first
+IMAGE_INPUTS = ("params:image", "train_index")
 # keys every variant may set, whatever its family
 COMMON_KEYS = ("image", "training", "tuning", "sweep")
 
@@ -79,6 +80,21 @@ def family_pipeline(
     )
 
 
+def with_image_settings(resolve: Callable[..., dict[str, Any]]) -> Callable[..., dict[str, Any]]:
+    """``resolve`` reading the project's ``image`` block and the training images
+    (:data:`IMAGE_INPUTS`) in place of its first argument, the image settings: ``image``
+    validated, ``color_mode: auto`` decided by the index (:func:`image_settings`)."""
+
+    def resolve_with_image(
+        image: Mapping[str, Any], train_index: pd.DataFrame, *inputs: Any, **named: Any
+    ) -> dict[str, Any]:
+        return resolve(image_settings(image, train_index), *inputs, **named)
+
+    resolve_with_image.__name__ = resolve_with_image.__qualname__ = resolve.__name__
+    resolve_with_image.__doc__ = resolve.__doc__
+    return resolve_with_image
+
+
 def variant_pipeline(variant: Variant, steps: Steps) -> Pipeline:
     """The variant's pipeline, under the namespace ``<family>.<variant>``."""
     resolved = "search_config" if variant.tuned else "config"
@@ -89,7 +105,7 @@ def variant_pipeline(variant: Variant, steps: Steps) -> Pipeline:
             inputs=list(steps.resolve_inputs),
             outputs=resolved,
             name="resolve_parameters",
-        )
+        ),
     ]
     if variant.tuned:
         nodes += tuning_nodes(steps.tune, data)
@@ -147,23 +163,6 @@ def resolve_common(
     else:
         parse_tuning_config(merged["tuning"])
     return {"name": name, **merged}
-
-
-def resolve_image(
-    shared: Mapping[str, Any] | None, own: Mapping[str, Any] | None, name: str
-) -> dict[str, Any]:
-    """The project's ``image`` block with a variant's ``image`` keys over it, validated.
-
-    Raises:
-        ValueError: for keys other than size and color_mode, or invalid values.
-    """
-    own = block_items(own, IMAGE_KEYS, f"the image of {name}")
-    image = merge_parameters(shared or {}, own)
-    try:
-        image_shape(image.get("size"), image.get("color_mode"))
-    except ValueError as error:
-        raise ValueError(f"{name}: image: {error}") from None
-    return {key: image[key] for key in IMAGE_KEYS}
 
 
 def bind(function: Callable[..., Any], **keywords: Any) -> Callable[..., Any]:

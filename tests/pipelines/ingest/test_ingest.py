@@ -12,13 +12,11 @@ from imgclf.datasets import ImageDirectoryDataset, OptionalParquetDataset
 from imgclf.imaging.decode import read_image
 from imgclf.pipelines import ingest, split
 from imgclf.pipelines.ingest import nodes
-from imgclf.pipelines.ingest.nodes import duplicate_components, hash_words
 
 INGEST = {
     "workers": 1,
     "max_pixels": TEST_MAX_PIXELS,
-    "near_duplicate_distance": 12,
-    "min_images_per_class": 3,
+    "near_duplicate_distance": 0.03,
     "samples_per_class": 3,
 }
 SPLIT = {
@@ -106,6 +104,16 @@ def test_mixed_folder_quarantines_exactly_the_broken_files(mixed_image_folder, t
     }
     assert profile["other_files"] == {".csv": 1, ".txt": 1}
     assert profile["duplicates"]["groups"] == 1
+    # colour is recorded per image; one colour picture makes `color_mode: auto` rgb
+    assert (
+        by_name.loc["cats/gray.bmp", "grayscale"]
+        and by_name.loc["cats/gray_alpha.png", "grayscale"]
+    )
+    assert not by_name.loc["cats/plain_0.png", "grayscale"]
+    assert profile["colour"]["color_mode_auto"] == "rgb"
+    # the nested image is labelled by its top folder, the loop is not followed
+    assert by_name.loc["cats/indoor/nested.png", "label"] == "cats"
+    assert not any("/up/" in path for path in outputs["image_scan"]["path"])
     assert profile["duplicates"]["exact_copy_sets"] == 1
     assert {
         fig: outputs[fig].axes != [] for fig in ("class_distribution_plot", "class_sample_grid")
@@ -128,15 +136,17 @@ def test_rerun_decodes_only_changed_files(mixed_image_folder, tmp_path, monkeypa
 
     monkeypatch.setattr(nodes, "inspect_image", counting_inspect)
     second = run_ingest(mixed_image_folder, scan_path)
-    assert decoded == []
+    dangling = str(mixed_image_folder / "dogs" / "gone.png")
+    assert decoded == [dangling]  # only the dangling link is looked at again: has it a target?
     pd.testing.assert_frame_equal(second["image_index"], first["image_index"])
     pd.testing.assert_frame_equal(second["quarantine"], first["quarantine"])
 
     changed = mixed_image_folder / "cats" / "plain_2.png"
     Image.fromarray(np.zeros((30, 30), np.uint8)).save(changed)
     os.utime(changed, (1_700_000_000, 1_700_000_000))
+    decoded.clear()
     third = run_ingest(mixed_image_folder, scan_path)
-    assert decoded == [str(changed)]
+    assert decoded == [str(changed), dangling]
     row = third["image_index"].set_index("path").loc[str(changed)]
     assert (row["width"], row["mode"]) == (30, "L")
 
@@ -158,9 +168,17 @@ def test_every_file_quarantined_is_a_clear_error(tmp_path):
         run_ingest(folder, tmp_path / "scan.parquet")
 
 
-def test_too_small_class_names_the_class_and_the_fix(mixed_image_folder, tmp_path):
-    with pytest.raises(Exception, match=r"'cats': 14, 'dogs': 15.*min_images_per_class=14"):
-        run_ingest(mixed_image_folder, tmp_path / "scan.parquet", min_images_per_class=20)
+@pytest.mark.parametrize(
+    ("key", "value", "message"),
+    [
+        ("max_pixel", 100, r"unknown key\(s\) in ingest: max_pixel; valid keys are: workers, max"),
+        ("max_pixels", 0, r"ingest.max_pixels must be a whole number >= 1; got 0"),
+        ("near_duplicate_distance", "far", r"ingest.near_duplicate_distance must be a number"),
+    ],
+)
+def test_ingest_block_is_validated(mixed_image_folder, tmp_path, key, value, message):
+    with pytest.raises(Exception, match=message):
+        run_ingest(mixed_image_folder, tmp_path / "scan.parquet", **{key: value})
 
 
 def test_near_copies_are_grouped_and_distinct_images_are_not(tmp_path):
@@ -193,53 +211,6 @@ def test_leakage_across_source_splits_is_profiled(tmp_path):
     profile = run_ingest(folder, tmp_path / "scan.parquet")["dataset_profile"]
     assert profile["leakage"]["groups_across_source_splits"] == 1
     assert len(profile["leakage"]["examples"][0]) == 2
-
-
-def brute_force_pairs(hashes: np.ndarray, max_distance: int) -> set[tuple[int, int]]:
-    return {
-        (i, j)
-        for i in range(len(hashes))
-        for j in range(i + 1, len(hashes))
-        if int(np.bitwise_count(hashes[i] ^ hashes[j]).sum()) <= max_distance
-    }
-
-
-@pytest.mark.parametrize("max_distance", [0, 3, 12, 15, 16, 40])
-def test_near_pairs_matches_brute_force(max_distance):
-    random = np.random.default_rng(max_distance)
-    hashes = random.integers(0, 2**63, size=(120, 4), dtype=np.int64).view(np.uint64)
-    for row in range(0, 120, 4):  # plant neighbours at growing distances
-        flips = random.choice(256, size=row // 4, replace=False)
-        hashes[row + 1] = hashes[row]
-        for bit in flips:
-            hashes[row + 1, bit // 64] ^= np.uint64(1) << np.uint64(bit % 64)
-    expected = brute_force_pairs(hashes, max_distance)
-    assert expected  # the planted neighbours make the check meaningful
-    assert set(map(tuple, nodes.near_pairs(hashes, max_distance).tolist())) == expected
-
-
-def test_hashes_sharing_most_pieces_are_still_all_found():
-    hashes = np.zeros((200, 4), dtype=np.uint64)
-    hashes[:, 3] = np.arange(200, dtype=np.uint64) * np.uint64(0x0101)  # only two pieces differ
-    expected = brute_force_pairs(hashes, 2)
-    assert expected
-    assert set(map(tuple, nodes.near_pairs(hashes, 2).tolist())) == expected
-
-
-def test_duplicate_components_chain_and_identical_hashes():
-    hashes = np.zeros((5, 4), dtype=np.uint64)
-    hashes[:, 0] = [0b0, 0b1, 0b11, 0b11111111, 0b0]  # 0-1-2 chained, 4 identical to 0
-    hashes[3, 1] = np.uint64(2**63)
-    components = duplicate_components(hashes, 1)
-    assert components[0] == components[1] == components[2] == components[4]
-    assert components[3] != components[0]
-    assert len(set(duplicate_components(hashes, -1))) == 5
-
-
-def test_hash_words_reads_hex():
-    words = hash_words(pd.Series(["00" * 31 + "ff", "ff" + "00" * 31]))
-    assert words.shape == (2, 4)
-    assert int(words[0, 3]) == 255 and int(words[1, 0]) == 0xFF << 56
 
 
 @pytest.mark.parametrize("can_fork", [True, False], ids=["fork", "spawn"])

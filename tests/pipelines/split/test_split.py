@@ -248,12 +248,53 @@ def test_top_k_keeps_largest_classes_ties_by_name() -> None:
         assert set(result[f"{split}_index"]["label"]) <= {"b", "c"}
 
 
-def test_min_images_drops_small_classes() -> None:
+def test_min_images_leaves_small_classes_out_with_a_warning(caplog) -> None:
     index = make_index({"a": 10, "b": 30, "c": 20})
-    result = run_split(index, {**RATIOS, "classes": {"min_images": 20}})
+    with caplog.at_level(logging.WARNING):
+        result = run_split(index, {**RATIOS, "classes": {"min_images": 20}})
     assert result["classes"] == ["b", "c"]
-    assert "min_images" in result["split_report"]["classes_dropped"]["a"]
+    assert result["split_report"]["classes_dropped"] == {
+        "a": "10 images < split.classes.min_images 20"
+    }
     assert result["split_report"]["totals"]["all"] == 50
+    assert "Class 'a' is left out: 10 images < split.classes.min_images 20" in caplog.text
+
+
+def test_fewer_than_two_classes_left_stops_the_run() -> None:
+    index = make_index({"a": 3, "b": 30})
+    with pytest.raises(ValueError, match=r"leaves 1 class\(es\) to train on \('b'\).*'a': 3"):
+        run_split(index, {**RATIOS, "classes": {"min_images": 5}})
+
+
+def test_auto_uses_the_data_sets_own_folders_when_every_image_has_one() -> None:
+    layout = {"train": {"a": 30, "b": 30}, "test": {"a": 9, "b": 9}}
+    result = run_split(make_source_index(layout), {"strategy": "auto", **_auto_keys()})
+    report = result["split_report"]
+    assert report["strategy"] == "source"
+    assert report["strategy_reason"] == "auto: the data set's own test, train folders"
+    assert report["val_from"] == "carved_from_train"
+    assert result["test_index"]["path"].str.startswith("test/").all()
+
+
+@pytest.mark.parametrize(
+    ("with_folders", "reason"),
+    [
+        (False, "auto: no image lies in a train/, val/ or test/ folder"),
+        (True, "auto: 40 of 100 images lie outside train/, val/ and test/ folders"),
+    ],
+)
+def test_auto_splits_by_ratios_otherwise(with_folders, reason) -> None:
+    index = make_index({"a": 50, "b": 50})
+    if with_folders:
+        index["source_split"] = ["train" if i % 5 < 3 else None for i in range(100)]
+    result = run_split(index, {"strategy": "auto", **_auto_keys()})
+    report = result["split_report"]
+    assert (report["strategy"], report["strategy_reason"]) == ("ratios", reason)
+    assert report["totals"] == {"train": 70, "val": 14, "test": 16, "all": 100}
+
+
+def _auto_keys() -> dict[str, Any]:
+    return {"ratios": {"train": 0.7, "val": 0.15, "test": 0.15}, "val_fraction": 0.2}
 
 
 def test_include_keeps_listed_classes_and_rejects_unknown_names() -> None:
@@ -282,9 +323,9 @@ def test_source_keeps_source_test_and_carves_val_from_train() -> None:
 
 
 def test_source_with_val_folder_uses_it() -> None:
-    layout = {"train": {"a": 30}, "val": {"a": 7}, "test": {"a": 9}}
+    layout = {"train": {"a": 30, "b": 3}, "val": {"a": 7, "b": 1}, "test": {"a": 9, "b": 2}}
     result = run_split(make_source_index(layout), {"strategy": "source"})
-    assert result["split_report"]["totals"] == {"train": 30, "val": 7, "test": 9, "all": 46}
+    assert result["split_report"]["totals"] == {"train": 33, "val": 8, "test": 11, "all": 52}
     assert result["split_report"]["val_from"] == "source"
     assert result["val_index"]["path"].str.startswith("val/").all()
 
@@ -469,12 +510,12 @@ def test_bad_leakage_and_class_subset_are_rejected() -> None:
 
 
 def test_counts_larger_than_a_class_are_rejected() -> None:
-    index = make_index({"big": 400, "small": 120})
+    index = make_index({"big": 400, "large": 300, "small": 120})
     params = {"strategy": "counts", "counts": {"train": 200, "val": 50, "test": 50}}
     with pytest.raises(ValueError, match=r"'small' has only 120.*split\.classes\.min_images: 300"):
         run_split(index, params)
     result = run_split(index, {**params, "classes": {"min_images": 300}})
-    assert result["classes"] == ["big"]
+    assert result["classes"] == ["big", "large"]
 
 
 def test_source_strategy_needs_source_split() -> None:
@@ -484,14 +525,14 @@ def test_source_strategy_needs_source_split() -> None:
 
 
 def test_source_strategy_needs_a_test_set() -> None:
-    index = make_source_index({"train": {"a": 20}, "val": {"a": 5}})
+    index = make_source_index({"train": {"a": 20, "b": 20}, "val": {"a": 5, "b": 5}})
     with pytest.raises(ValueError, match=r"test folder.*split\.strategy: ratios"):
         run_split(index, {"strategy": "source"})
 
 
 def test_bad_seed_is_rejected() -> None:
     with pytest.raises(ValueError, match="seed"):
-        run_split(make_index({"a": 20}), RATIOS, seed=-1)
+        run_split(make_index({"a": 20, "b": 20}), RATIOS, seed=-1)
 
 
 # --------------------------------------------------------------------------- allocation

@@ -78,7 +78,7 @@ def predict_splits(
 
 
 def resolve_baseline(
-    parameters: dict[str, Any], image: dict[str, Any], *, name: str
+    image: dict[str, Any], parameters: dict[str, Any], *, name: str
 ) -> dict[str, Any]:
     """The baseline's parameters, validated, with defaults, its ``name`` and the project's
     ``image`` settings (its colour mode)."""

@@ -14,8 +14,9 @@ go on. Each sweep gets ``<family>.<variant>.sweep_comparison`` (one row per arm)
 ``leaderboard_plot``, ``leaderboard_summary`` and the self-contained HTML ``report``.
 
 Parameters: ``params:evaluate``, ``params:baseline.logistic_regression``, and the
-project-wide ``params:image`` (the baseline's; a variant's images are read at the settings
-in its ``.config``) and ``params:seed``.
+project-wide ``params:image`` (the baseline's, ``color_mode: auto`` decided by
+``train_index``; a variant's images are read at the settings in its ``.config``) and
+``params:seed``.
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ from typing import Any
 from kedro.pipeline import Node, Pipeline, node
 
 from imgclf.evaluation.config import parse_evaluation
-from imgclf.pipelines.family import bind
+from imgclf.pipelines.family import IMAGE_INPUTS, bind, with_image_settings
 from imgclf.variants import Variant
 
 from .nodes import (
@@ -132,8 +133,8 @@ def _baseline_pipeline() -> Pipeline:
     return Pipeline(
         [
             node(
-                bind(resolve_baseline, name=BASELINE),
-                [own, "params:image"],
+                bind(with_image_settings(resolve_baseline), name=BASELINE),
+                [*IMAGE_INPUTS, own],
                 "config",
                 name="resolve_parameters",
             ),

@@ -21,30 +21,32 @@ from typing import Any
 import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
-from scipy.sparse import coo_matrix
-from scipy.sparse.csgraph import connected_components
 from tqdm.auto import tqdm
 
 from imgclf.imaging.decode import read_image
 from imgclf.imaging.inspect import inspect_image
+from imgclf.imaging.settings import color_mode_of, image_settings
 from imgclf.reporting.plots import grouped_bar_chart, image_grid
+
+from .duplicates import duplicate_components, hash_vectors
+from .settings import parse_ingest
 
 logger = logging.getLogger(__name__)
 
 INSPECTION_COLUMNS = [
     "path", "reason", "detail", "sha256", "phash", "width", "height", "mode", "format", "frames",
+    "grayscale",
 ]  # fmt: skip
 LISTING_COLUMNS = ["path", "label", "source_split", "bytes", "modified"]
 RESULT_COLUMNS = [*INSPECTION_COLUMNS, "max_pixels"]
 SCAN_COLUMNS = [*LISTING_COLUMNS, *RESULT_COLUMNS[1:]]
 INDEX_COLUMNS = [
     "path", "label", "source_split", "sha256", "phash", "width", "height",
-    "mode", "format", "frames", "bytes", "duplicate_group",
+    "mode", "format", "frames", "grayscale", "bytes", "modified", "duplicate_group",
 ]  # fmt: skip
 QUARANTINE_COLUMNS = ["path", "label", "source_split", "reason", "detail"]
 # Below this many files to decode, starting worker processes costs more than it saves.
 MIN_FILES_FOR_WORKERS = 256
-BLOCK_ROWS = 128
 
 
 def scan_images(
@@ -57,7 +59,8 @@ def scan_images(
 
     The listing's ``attrs`` (its root folder and the count of non-image files) are kept.
     """
-    max_pixels = int(ingest["max_pixels"])
+    settings = parse_ingest(ingest)
+    max_pixels = settings.max_pixels
     files = raw_images[LISTING_COLUMNS]
     reused = _reusable_results(files, previous_scan, max_pixels)
     to_decode = files.loc[~files["path"].isin(reused["path"]), "path"].tolist()
@@ -69,7 +72,7 @@ def scan_images(
     )
     started = time.perf_counter()
     decoded = pd.DataFrame(
-        _inspect_all(to_decode, max_pixels, ingest.get("workers")), columns=INSPECTION_COLUMNS
+        _inspect_all(to_decode, max_pixels, settings.workers), columns=INSPECTION_COLUMNS
     ).assign(max_pixels=max_pixels)
     if to_decode:
         seconds = time.perf_counter() - started
@@ -85,13 +88,11 @@ def scan_images(
     return scan.sort_values("path", ignore_index=True)
 
 
-def select_valid_images(
-    image_scan: pd.DataFrame, ingest: dict[str, Any]
-) -> tuple[pd.DataFrame, pd.DataFrame]:
+def select_valid_images(image_scan: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Split the scanned files into valid, labelled images and a quarantine with reasons.
+    (Classes too small to learn are left out by ``split``: ``split.classes.min_images``.)
 
-    Raises ``ValueError`` when no image is left, or when a class has fewer images than
-    ``ingest.min_images_per_class``.
+    Raises ``ValueError`` when no image is left.
     """
     files = image_scan.copy()
     unlabelled = files["reason"].isna() & files["label"].isna()
@@ -109,7 +110,6 @@ def select_valid_images(
             f"({_reason_summary(quarantine)}); e.g. {_examples(quarantine)}. Check the "
             "files, and the `labels` rule of raw_images in conf/<env>/catalog.yml."
         )
-    _check_class_sizes(valid["label"], int(ingest["min_images_per_class"]), root)
     logger.info(
         "%d valid images in %d classes; %d files quarantined (%s)",
         len(valid),
@@ -122,11 +122,11 @@ def select_valid_images(
 
 def group_duplicates(valid_images: pd.DataFrame, ingest: dict[str, Any]) -> pd.DataFrame:
     """Give copies and near copies one ``duplicate_group`` id: images whose perceptual hashes
-    differ in at most ``ingest.near_duplicate_distance`` of 256 bits, chained transitively.
-    Ids are 0… in order of each group's first path."""
-    components = duplicate_components(
-        hash_words(valid_images["phash"]), int(ingest["near_duplicate_distance"])
-    )
+    are within ``ingest.near_duplicate_distance`` (1 − cosine similarity), chained
+    transitively (:mod:`imgclf.pipelines.ingest.duplicates`). Ids are 0… in order of each
+    group's first path."""
+    distance = parse_ingest(ingest).near_duplicate_distance
+    components = duplicate_components(hash_vectors(valid_images["phash"]), distance)
     _, first_seen = np.unique(components, return_index=True)
     renumber = np.empty_like(first_seen)
     renumber[np.argsort(np.argsort(first_seen))] = np.arange(len(first_seen))
@@ -138,79 +138,6 @@ def group_duplicates(valid_images: pd.DataFrame, ingest: dict[str, Any]) -> pd.D
         int(sizes[sizes > 1].sum()),
     )
     return index[INDEX_COLUMNS]
-
-
-def hash_words(hex_hashes: pd.Series) -> np.ndarray:
-    """Hex hashes of equal length as a (rows, words) array of unsigned 64-bit words."""
-    joined = bytes.fromhex("".join(hex_hashes))
-    return np.frombuffer(joined, dtype=">u8").astype(np.uint64).reshape(len(hex_hashes), -1)
-
-
-def duplicate_components(hashes: np.ndarray, max_distance: int) -> np.ndarray:
-    """A component label per row of ``hashes`` (``hash_words``): rows within
-    ``max_distance`` bits of each other, directly or through others, share a label.
-    A negative distance groups nothing."""
-    if max_distance < 0:
-        return np.arange(len(hashes))
-    distinct, inverse = np.unique(hashes, axis=0, return_inverse=True)
-    pairs = near_pairs(distinct, max_distance)
-    graph = coo_matrix(
-        (np.ones(len(pairs), dtype=np.int8), (pairs[:, 0], pairs[:, 1])),
-        shape=(len(distinct), len(distinct)),
-    )
-    _, labels = connected_components(graph, directed=False)
-    return labels[inverse.ravel()]
-
-
-def near_pairs(hashes: np.ndarray, max_distance: int) -> np.ndarray:
-    """All pairs ``(i, j)``, ``i < j``, of rows of ``hashes`` at most ``max_distance`` bits
-    apart.
-
-    Pigeonhole shortcut: cut each hash into P 16-bit pieces. Two hashes that differ in at
-    most d bits agree exactly on at least P - d pieces, so only pairs that share a piece
-    value need comparing, and the P - d - 1 pieces shared most often can be left out.
-    Compares every pair instead when d is too large for that, or when that would be cheaper.
-    """
-    pieces = hashes.view(np.uint16)
-    skippable = pieces.shape[1] - max_distance - 1
-    if skippable < 0:
-        return _pairs_by_blocks(hashes, max_distance)
-    sharing = [_pairs_sharing(piece) for piece in pieces.T]
-    kept = np.argsort(sharing, kind="stable")[: pieces.shape[1] - skippable]
-    if sum(sharing[i] for i in kept) > len(hashes) ** 2 / 8:
-        return _pairs_by_blocks(hashes, max_distance)
-    candidates = [np.empty((0, 2), dtype=np.int64)]
-    for piece in pieces.T[kept]:
-        order = np.argsort(piece, kind="stable")
-        values = piece[order]
-        for offset in range(1, len(values)):
-            same = values[offset:] == values[:-offset]
-            if not same.any():
-                break
-            first, second = order[:-offset][same], order[offset:][same]
-            candidates.append(np.stack([np.minimum(first, second), np.maximum(first, second)], 1))
-    pairs = np.concatenate(candidates)
-    distances = np.bitwise_count(hashes[pairs[:, 0]] ^ hashes[pairs[:, 1]]).sum(axis=1)
-    return np.unique(pairs[distances <= max_distance], axis=0)  # a pair may share many pieces
-
-
-def _pairs_sharing(piece: np.ndarray) -> int:
-    _, counts = np.unique(piece, return_counts=True)
-    return int((counts * (counts - 1) // 2).sum())
-
-
-def _pairs_by_blocks(hashes: np.ndarray, max_distance: int) -> np.ndarray:
-    """Every pair compared, a block of rows against all later rows at a time."""
-    found = [np.empty((0, 2), dtype=np.int64)]
-    for start in range(0, len(hashes), BLOCK_ROWS):
-        block = hashes[start : start + BLOCK_ROWS]
-        distances = np.zeros((len(block), len(hashes) - start), dtype=np.uint16)
-        for word in range(hashes.shape[1]):
-            distances += np.bitwise_count(block[:, None, word] ^ hashes[None, start:, word])
-        rows, columns = np.nonzero(distances <= max_distance)
-        upper = columns > rows
-        found.append(np.stack([rows[upper] + start, columns[upper] + start], axis=1))
-    return np.concatenate(found)
 
 
 def profile_dataset(
@@ -229,6 +156,7 @@ def profile_dataset(
         "root": image_scan.attrs.get("root"),
         "image_files": len(image_scan),
         "other_files": image_scan.attrs.get("other_files", {}),
+        "unreadable_folders": image_scan.attrs.get("unreadable_folders", {}),
         "images": len(image_index),
         "quarantined": len(quarantine),
         "quarantine_reasons": _counts(quarantine["reason"]),
@@ -243,6 +171,11 @@ def profile_dataset(
             "most_common": [[size, int(n)] for size, n in sizes.value_counts().head(10).items()],
         },
         "modes": _counts(image_index["mode"]),
+        "colour": {
+            "grayscale_images": int(image_index["grayscale"].sum()),
+            "colour_images": int((~image_index["grayscale"].astype(bool)).sum()),
+            "color_mode_auto": color_mode_of(image_index),
+        },
         "formats": _counts(image_index["format"]),
         "duplicates": {
             "exact_copy_sets": int((image_index["sha256"].value_counts() > 1).sum()),
@@ -269,8 +202,10 @@ def plot_class_distribution(image_index: pd.DataFrame) -> Figure:
 def plot_class_samples(
     image_index: pd.DataFrame, ingest: dict[str, Any], image: dict[str, Any], seed: int
 ) -> Figure:
-    """A grid of randomly chosen images, one row per class, as the models will see them."""
-    per_class = int(ingest["samples_per_class"])
+    """A grid of randomly chosen images, one row per class, as the models will see them
+    (``image`` settings, ``color_mode: auto`` decided by the index)."""
+    per_class = parse_ingest(ingest).samples_per_class
+    image = image_settings(image, image_index)
     random = np.random.default_rng(seed)
     rows = []
     for label, group in image_index.groupby("label", sort=True):
@@ -335,19 +270,6 @@ def _progress(results: Iterable[dict[str, Any]], total: int) -> Iterable[dict[st
 def _result_dtypes(results: pd.DataFrame) -> pd.DataFrame:
     integers = {"max_pixels": "int64", "width": "Int64", "height": "Int64", "frames": "Int64"}
     return results[RESULT_COLUMNS].astype(integers)
-
-
-def _check_class_sizes(labels: pd.Series, minimum: int, root: str) -> None:
-    counts = labels.value_counts()
-    small = counts[counts < minimum].sort_index()
-    if len(small):
-        listing = ", ".join(f"'{label}': {n}" for label, n in small.items())
-        raise ValueError(
-            f"{len(small)} class(es) under '{root}' have fewer than "
-            f"ingest.min_images_per_class = {minimum} valid images ({listing}). Add images, "
-            "remove those classes, or lower the limit: "
-            f"--params ingest.min_images_per_class={int(small.min())}"
-        )
 
 
 def _counts(values: pd.Series) -> dict[str, int]:

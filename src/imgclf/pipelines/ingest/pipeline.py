@@ -28,7 +28,7 @@ def create_pipeline(**kwargs) -> Pipeline:
             ),
             Node(
                 select_valid_images,
-                inputs=["image_scan", "params:ingest"],
+                inputs="image_scan",
                 outputs=["valid_images", "quarantine"],
                 name="select_valid_images",
             ),

@@ -12,8 +12,13 @@ import pandas as pd
 
 from imgclf.config import block_items
 from imgclf.evaluation.leaderboard import TRAINED
-from imgclf.evaluation.new_images import check_model_classes, predict_images
+from imgclf.evaluation.new_images import (
+    check_model_classes,
+    model_image_settings,
+    predict_images,
+)
 from imgclf.models.checks import positive_int
+from imgclf.pipelines.ingest.settings import parse_ingest
 
 logger = logging.getLogger(__name__)
 
@@ -54,20 +59,20 @@ def label_new_images(
     trained_model_histories: Mapping[str, Callable[[], dict[str, Any]]],
     new_images: pd.DataFrame,
     classes: list[str],
-    image: dict[str, Any],
     predict: dict[str, Any],
     ingest: dict[str, Any],
 ) -> tuple[pd.DataFrame, pd.DataFrame, dict[str, Any]]:
-    """Predict the class of every new image with the model ``model_name``.
+    """Predict the class of every new image with the model ``model_name``, each image read
+    at the size and colour mode the model takes.
 
-    Returns:
-        The predictions (path, label, confidence and the runner-up classes, see
-        :func:`imgclf.evaluation.new_images.predict_images`), the unreadable files with
-        their reasons, and a summary: model, counts, predicted classes and, when the
-        images have labels, the accuracy.
+        Returns:
+            The predictions (path, label, confidence and the runner-up classes, see
+            :func:`imgclf.evaluation.new_images.predict_images`), the unreadable files with
+            their reasons, and a summary: model, counts, predicted classes and, when the
+            images have labels, the accuracy.
 
-    Raises:
-        ValueError: if the model is not found, or was trained with other classes.
+        Raises:
+            ValueError: if the model is not found, or was trained with other classes.
     """
     model = _partition(trained_models, model_name, "model")()
     history = trained_model_histories.get(_partition_key(model_name))
@@ -76,10 +81,10 @@ def label_new_images(
         model,
         new_images,
         classes,
-        image=image,
+        image=model_image_settings(model),
         batch_size=positive_int(predict.get("batch_size", 64), "batch_size", "predict"),
         top_k=predict.get("top_k", 3),
-        max_pixels=ingest["max_pixels"],
+        max_pixels=parse_ingest(ingest).max_pixels,
     )
     summary: dict[str, Any] = {
         "model": model_name,

@@ -6,10 +6,11 @@ network, so the ``evaluate`` pipeline must have run). ``label_new_images`` loads
 model from ``trained_models`` (every ``.keras`` file the training pipelines wrote) and
 writes ``predictions``, ``unreadable_images`` (files that could not be read, with the
 reason) and ``prediction_summary``. ``export_model`` writes it to ``exported_model``, a
-TensorFlow SavedModel that takes raw pixels.
+TensorFlow SavedModel that takes raw pixels. Images are read at the size and colour mode
+the chosen model takes.
 
-Parameters: ``params:predict``, and the project-wide ``params:image`` and
-``params:ingest`` (its ``max_pixels``).
+Parameters: ``params:predict``, and the project-wide ``params:ingest`` (its
+``max_pixels``).
 """
 
 from __future__ import annotations
@@ -39,7 +40,6 @@ def create_pipeline(**kwargs: Any) -> Pipeline:
                     "trained_model_histories": "trained_model_histories",
                     "new_images": "new_images",
                     "classes": "classes",
-                    "image": "params:image",
                     "predict": "params:predict",
                     "ingest": "params:ingest",
                 },

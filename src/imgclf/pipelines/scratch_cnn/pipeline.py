@@ -4,8 +4,9 @@ CNN per variant declared under ``scratch_cnn`` in the active environment's param
 One template, instantiated under a namespace per variant (one collapsible box each in
 kedro-viz); see :func:`imgclf.pipelines.family.variant_pipeline` for the nodes and
 outputs. Parameters: ``params:scratch_cnn.defaults`` merged with
-``params:scratch_cnn.<variant>``, and the project-wide ``params:image``, ``params:seed``
-and ``params:checkpoint_dir``.
+``params:scratch_cnn.<variant>``, and the project-wide ``params:image`` (its
+``color_mode: auto`` decided by ``train_index``), ``params:seed`` and
+``params:checkpoint_dir``.
 """
 
 from __future__ import annotations
@@ -15,7 +16,13 @@ from typing import Any
 
 from kedro.pipeline import Pipeline
 
-from imgclf.pipelines.family import Steps, family_pipeline, own_parameters
+from imgclf.pipelines.family import (
+    IMAGE_INPUTS,
+    Steps,
+    family_pipeline,
+    own_parameters,
+    with_image_settings,
+)
 from imgclf.variants import Variant
 
 from .nodes import resolve_variant, train_cnn, tune_cnn
@@ -33,8 +40,8 @@ def create_pipeline(variants: Sequence[Variant] = (), **kwargs: Any) -> Pipeline
 def steps(variant: Variant) -> Steps:
     """What a scratch CNN variant runs."""
     return Steps(
-        resolve=resolve_variant,
-        resolve_inputs=["params:image", *own_parameters(variant)],
+        resolve=with_image_settings(resolve_variant),
+        resolve_inputs=[*IMAGE_INPUTS, *own_parameters(variant)],
         train=train_cnn,
         tune=tune_cnn,
         data=DATA,

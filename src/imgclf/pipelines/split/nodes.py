@@ -33,7 +33,7 @@ from .allocation import (
 
 logger = logging.getLogger(__name__)
 
-STRATEGIES: tuple[str, ...] = ("ratios", "counts", "source")
+STRATEGIES: tuple[str, ...] = ("auto", "ratios", "counts", "source")
 LEAKAGE_POLICIES: tuple[str, ...] = ("drop", "keep")
 SPLIT_KEYS: tuple[str, ...] = ("strategy", "ratios", "counts", "classes", "val_fraction", "leakage")
 CLASS_KEYS: tuple[str, ...] = ("top_k", "min_images", "include")
@@ -41,7 +41,8 @@ DEFAULT_VAL_FRACTION = 0.2
 DEFAULT_LEAKAGE = "drop"
 RATIO_TOLERANCE = 1e-6
 REQUIRED_COLUMNS: tuple[str, ...] = ("path", "label", "duplicate_group")
-SUGGEST_RATIOS = "set `split.strategy: ratios` to split the images by ratio instead"
+SUGGEST_RATIOS = "set `split.strategy: ratios` (or auto) to split the images by ratio instead"
+MIN_CLASSES = 2
 
 
 # --------------------------------------------------------------------------- parameters
@@ -51,8 +52,9 @@ def validate_split_params(split_params: Mapping[str, Any]) -> dict[str, Any]:
     """Check ``params:split`` and return it normalised, with defaults filled in.
 
     Only the keys the chosen strategy uses are validated and returned: ``ratios`` for
-    ``ratios``, ``counts`` for ``counts``, ``val_fraction`` and ``leakage`` for ``source``;
-    ``classes`` for every strategy.
+    ``ratios``, ``counts`` for ``counts``, ``val_fraction`` and ``leakage`` for ``source``,
+    all three for ``auto`` (which :func:`assign_splits` turns into ``source`` or
+    ``ratios``); ``classes`` for every strategy.
 
     Raises:
         ValueError: naming the offending key and its valid choices.
@@ -68,11 +70,11 @@ def validate_split_params(split_params: Mapping[str, Any]) -> dict[str, Any]:
         raise ValueError(f"split.strategy must be one of {_choices(STRATEGIES)}; got {strategy!r}")
 
     config: dict[str, Any] = {"strategy": strategy}
-    if strategy == "ratios":
+    if strategy in ("ratios", "auto"):
         config["ratios"] = _validate_ratios(split_params.get("ratios"))
-    elif strategy == "counts":
+    if strategy == "counts":
         config["counts"] = _validate_counts(split_params.get("counts"))
-    else:
+    if strategy in ("source", "auto"):
         config["val_fraction"] = _validate_val_fraction(
             split_params.get("val_fraction", DEFAULT_VAL_FRACTION)
         )
@@ -213,14 +215,16 @@ def choose_classes(
 
     Rules apply in this order: ``include`` (an explicit list), ``min_images`` (at least N
     images in the index), ``top_k`` (the k largest classes, ties broken by name). Images
-    are counted by their own label over the whole index.
+    are counted by their own label over the whole index. Each class left out is logged as
+    a warning.
 
     Returns:
         The sorted kept class names, and a JSON-able record of the selection: images per
         class and each dropped class with the reason.
 
     Raises:
-        ValueError: when ``include`` names an unknown class or no class is left.
+        ValueError: when ``include`` names an unknown class or fewer than two classes are
+            left.
     """
     _check_index(image_index, ("path", "label"))
     sizes = {str(name): int(n) for name, n in image_index["label"].value_counts().items()}
@@ -252,15 +256,14 @@ def choose_classes(
         for name in ranked[rules["top_k"] :]:
             dropped[name] = f"not among the split.classes.top_k {rules['top_k']} largest classes"
         kept = sorted(ranked[: rules["top_k"]])
-    if not kept:
+    if len(kept) < MIN_CLASSES:
         raise ValueError(
-            f"split.classes leaves no class to split (rules {rules}); "
-            f"the index has {_choices(available)}"
+            f"split.classes leaves {len(kept)} class(es) to train on ({_choices(kept) or 'none'}); "
+            f"a classifier needs at least {MIN_CLASSES}. Images per class: {sizes}; left out: "
+            f"{dropped or 'none'}. Add images, or relax split.classes (e.g. a lower min_images)."
         )
-    if dropped:
-        logger.info(
-            "Keeping %d of %d classes; dropped: %s", len(kept), len(available), sorted(dropped)
-        )
+    for name, reason in sorted(dropped.items()):
+        logger.warning("Class %r is left out: %s", name, reason)
     selection = {
         "images_per_class": {name: sizes[name] for name in available},
         "dropped": {name: dropped[name] for name in sorted(dropped)},
@@ -280,15 +283,16 @@ def assign_splits(
     """Assign each image of the kept classes to train, val or test.
 
     Duplicate groups are the unit of assignment (except where ``source`` folders say
-    otherwise), stratified by each group's majority label.
+    otherwise), stratified by each group's majority label. Strategy ``auto`` becomes
+    ``source`` or ``ratios`` (see :func:`chosen_strategy`).
 
     Returns:
         A table ``path, split`` sorted by path, holding only the images that go into a
-        split, and JSON-able notes for the report (left-out images, leakage, conflicting
-        labels, warnings).
+        split, and JSON-able notes for the report (the strategy used and why, left-out
+        images, leakage, conflicting labels, warnings).
     """
     seed = _validate_seed(seed)
-    strategy = split_config["strategy"]
+    strategy, reason = chosen_strategy(image_index, classes, split_config["strategy"])
     columns = (*REQUIRED_COLUMNS, "source_split") if strategy == "source" else REQUIRED_COLUMNS
     if strategy == "source" and "source_split" not in image_index.columns:
         raise ValueError(f"image_index has no source_split column; {SUGGEST_RATIOS}")
@@ -313,6 +317,7 @@ def assign_splits(
             images, split_config["val_fraction"], split_config["leakage"], seed
         )
     notes["conflicting_label_groups"] = conflicting
+    notes["strategy"], notes["strategy_reason"] = strategy, reason
     for message in notes["warnings"]:
         logger.warning(message)
 
@@ -325,6 +330,32 @@ def assign_splits(
         {name: int((assignment["split"] == name).sum()) for name in SPLITS},
     )
     return assignment, notes
+
+
+def chosen_strategy(
+    image_index: pd.DataFrame, classes: list[str], strategy: str
+) -> tuple[str, str]:
+    """The strategy to split with and why: ``auto`` is ``source`` when every image of the
+    kept classes lies in a ``train/``, ``val/`` or ``test/`` folder and some in ``test/``,
+    otherwise ``ratios``; any other strategy is itself."""
+    if strategy != "auto":
+        return strategy, "set by split.strategy"
+    source = (
+        image_index.loc[image_index["label"].isin(classes), "source_split"]
+        if "source_split" in image_index.columns
+        else pd.Series(dtype=object)
+    )
+    outside = int(source.isna().sum())
+    if source.empty or outside == len(source):
+        return "ratios", "auto: no image lies in a train/, val/ or test/ folder"
+    if outside:
+        return "ratios", (
+            f"auto: {outside} of {len(source)} images lie outside train/, val/ and test/ folders"
+        )
+    folders = sorted(set(source.astype(str).str.lower()))
+    if "test" not in folders:
+        return "ratios", f"auto: the data set's folders ({', '.join(folders)}) hold no test/"
+    return "source", f"auto: the data set's own {', '.join(folders)} folders"
 
 
 def _shuffled_classes(groups: pd.DataFrame, seed: int) -> Iterator[tuple[str, pd.DataFrame]]:
@@ -516,7 +547,8 @@ def build_split_report(
                 logger.warning(message)
                 warnings.append(message)
     report = {
-        "strategy": split_config["strategy"],
+        "strategy": split_notes["strategy"],
+        "strategy_reason": split_notes["strategy_reason"],
         "seed": int(seed),
         "params": _jsonable(split_config),
         "classes": list(classes),
@@ -540,7 +572,7 @@ def build_split_report(
 def _splits_expected_empty(
     split_config: Mapping[str, Any], split_notes: Mapping[str, Any]
 ) -> set[str]:
-    strategy = split_config["strategy"]
+    strategy = split_notes["strategy"]
     if strategy == "ratios":
         return {name for name, ratio in split_config["ratios"].items() if ratio == 0}
     if strategy == "counts":

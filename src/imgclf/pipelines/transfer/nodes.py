@@ -27,6 +27,7 @@ from imgclf.config import block_items
 from imgclf.imaging.augment import parse_augmentation
 from imgclf.imaging.dataset import labels_to_ids, make_dataset
 from imgclf.imaging.decode import image_shape, size_tuple
+from imgclf.imaging.settings import image_settings
 from imgclf.models.backbones import build_backbone, parse_backbone
 from imgclf.models.checks import choice, positive_int
 from imgclf.models.head import parse_head, parse_output
@@ -134,7 +135,8 @@ def extract_features(
         previous: the cache as the last run left it (None if there is none).
         image, backbone, defaults, variant, name, arm: what :func:`resolve_variant` reads
             for variant ``name`` (sweep arm ``arm``), one of those that use this cache:
-            its ``backbone`` and ``image`` are the cache's.
+            its ``backbone`` and ``image`` are the cache's (``image`` the project's block,
+            its ``color_mode: auto`` decided by ``train_index``).
 
     Returns:
         Arrays ``<split>_features``, ``<split>_labels`` (class ids) and ``<split>_paths``
@@ -144,6 +146,7 @@ def extract_features(
     """
     features_settings = parse_feature_settings(settings)
     dtype = features_settings.dtype
+    image = image_settings(image, train_index)
     parameters = resolve_variant(image, backbone, defaults, variant, name=name, arm=arm)
     backbone, image = parameters["backbone"], parameters["image"]
     set_seeds(seed)

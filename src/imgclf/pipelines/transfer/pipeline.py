@@ -22,7 +22,14 @@ from typing import Any
 
 from kedro.pipeline import Pipeline, node
 
-from imgclf.pipelines.family import Steps, bind, family_pipeline, own_parameters
+from imgclf.pipelines.family import (
+    IMAGE_INPUTS,
+    Steps,
+    bind,
+    family_pipeline,
+    own_parameters,
+    with_image_settings,
+)
 from imgclf.variants import FEATURES, Variant
 
 from .nodes import (
@@ -57,8 +64,8 @@ def steps(variant: Variant) -> Steps:
     else:
         data = {"train_index": "train_index", "val_index": "val_index", "classes": "classes"}
     return Steps(
-        resolve=resolve_variant,
-        resolve_inputs=["params:image", "params:backbone", *own_parameters(variant)],
+        resolve=with_image_settings(resolve_variant),
+        resolve_inputs=[*IMAGE_INPUTS, "params:backbone", *own_parameters(variant)],
         train=train_on_features if on_features else train_on_images,
         tune=tune_on_features if on_features else tune_on_images,
         data=data,
@@ -68,7 +75,7 @@ def steps(variant: Variant) -> Steps:
 def _cache_pipeline(cache: str, first: Variant) -> Pipeline:
     """``transfer.features.extract_<cache>``: the features of the backbone configuration of
     ``first`` (and of every variant sharing it), resolved from ``first``'s parameters."""
-    image, backbone, defaults, own = steps(first).resolve_inputs
+    image, _, backbone, defaults, own = steps(first).resolve_inputs
     return Pipeline(
         [
             node(
