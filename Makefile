@@ -24,11 +24,12 @@ install: $(VENV)/.installed
 
 demo: install run
 
-# The demo runs offline: its backbones start from random weights. With a network,
-# `make demo BACKBONE_WEIGHTS=imagenet` downloads and uses the ImageNet weights.
+# The demo runs the base environment alone, into data/ (plain `kedro run` adds your
+# conf/local and writes into data/local/). It runs offline: its backbones start from random
+# weights. With a network, `make demo BACKBONE_WEIGHTS=imagenet` uses the ImageNet weights.
 BACKBONE_WEIGHTS ?= none
 run: install
-	$(BIN)/kedro run --params backbone.weights=$(BACKBONE_WEIGHTS)
+	$(BIN)/kedro run --env base --params backbone.weights=$(BACKBONE_WEIGHTS)
 
 test: install
 	$(BIN)/ruff check src tests benchmarks

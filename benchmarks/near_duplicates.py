@@ -14,8 +14,8 @@ at each ``--distances`` value. It reports:
 
 - ``copies_grouped``: per edit and distance, the share of copies that land in their
   original's group;
-- ``distinct_pairs_grouped``: per distance, the pairs of the set's own (distinct) images
-  that share a group (``pairs_compared`` is how many pairs there are).
+- ``distinct_grouped``: per distance, the pairs of the set's own (distinct) images that
+  share a group (``pairs_compared`` is how many pairs there are), and the largest group.
 
 Images are edited in memory (a JPEG copy is encoded and decoded), as ingest would decode
 them from files.
@@ -146,9 +146,10 @@ def _vectors(images: list[Image.Image]) -> np.ndarray:
     return hash_vectors([perceptual_hash(image) for image in images])
 
 
-def _pairs_grouped(components: np.ndarray) -> int:
+def _grouping(components: np.ndarray) -> dict[str, int]:
+    """Pairs of images that share a group, and the largest group."""
     _, sizes = np.unique(components, return_counts=True)
-    return int((sizes * (sizes - 1) // 2).sum())
+    return {"pairs": int((sizes * (sizes - 1) // 2).sum()), "largest_group": int(sizes.max())}
 
 
 def measure(
@@ -157,7 +158,7 @@ def measure(
     random = np.random.default_rng(seed)
     originals = _vectors(images)
     sample = random.choice(len(images), size=min(copies, len(images)), replace=False)
-    distinct = {str(d): _pairs_grouped(duplicate_components(originals, d)) for d in distances}
+    distinct = {str(d): _grouping(duplicate_components(originals, d)) for d in distances}
     grouped: dict[str, dict[str, float]] = {}
     for name, edit in EDITS.items():
         references, edited = zip(*(edit(images[k], random) for k in sample))
@@ -173,7 +174,7 @@ def measure(
         "images": len(images),
         "pairs_compared": len(images) * (len(images) - 1) // 2,
         "copies_per_edit": len(sample),
-        "distinct_pairs_grouped": distinct,
+        "distinct_grouped": distinct,
         "copies_grouped": grouped,
     }
 

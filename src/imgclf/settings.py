@@ -11,7 +11,7 @@ CONFIG_LOADER_CLASS = OmegaConfigLoader
 CONFIG_LOADER_ARGS = {
     "base_env": "base",
     "default_run_env": "local",
-    # An environment's parameter file overrides single keys (e.g. ingest.min_images_per_class)
+    # An environment's parameter file overrides single keys (e.g. ingest.samples_per_class)
     # and keeps the rest of base's block.
     "merge_strategy": {"parameters": "soft"},
 }

@@ -71,6 +71,20 @@ def model_section(
     return "\n".join(parts)
 
 
+def _colour(colour: Mapping[str, Any] | None) -> str | None:
+    if not colour:
+        return None
+    return (
+        f"{colour['color_mode_auto']} ({colour['grayscale_images']} grayscale, "
+        f"{colour['colour_images']} colour images)"
+    )
+
+
+def _strategy(split_report: Mapping[str, Any]) -> str | None:
+    strategy, reason = split_report.get("strategy"), split_report.get("strategy_reason")
+    return f"{strategy} ({reason})" if strategy and reason else strategy
+
+
 def report_page(
     dataset_profile: Mapping[str, Any],
     split_report: Mapping[str, Any],
@@ -94,9 +108,15 @@ def report_page(
         ("modes", dataset_profile.get("modes")),
         ("formats", dataset_profile.get("formats")),
         ("duplicate groups", dataset_profile.get("duplicates", {}).get("groups")),
+        ("colour (image.color_mode auto)", _colour(dataset_profile.get("colour"))),
     ]
+    dropped = split_report.get("classes_dropped") or {}
     split = [
-        ("strategy", split_report.get("strategy")),
+        ("strategy", _strategy(split_report)),
+        (
+            "classes left out",
+            "; ".join(f"{name}: {reason}" for name, reason in dropped.items()) or "none",
+        ),
         ("images", split_report.get("totals")),
         ("validation", split_report.get("val_from")),
         ("warnings", "; ".join(split_report.get("warnings", [])) or "none"),
