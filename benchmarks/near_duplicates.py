@@ -39,7 +39,7 @@ from imgclf.imaging.inspect import perceptual_hash
 from imgclf.pipelines.ingest.duplicates import duplicate_components, hash_vectors
 
 Edit = Callable[[Image.Image, np.random.Generator], tuple[Image.Image, Image.Image]]
-DISTANCES = (0.01, 0.02, 0.03, 0.05, 0.08)
+DISTANCES = (0.015, 0.02, 0.025, 0.03, 0.04)
 
 
 def _same(copy: Callable[[Image.Image, np.random.Generator], Image.Image]) -> Edit:

@@ -77,7 +77,7 @@ def test_variants_are_built_as_their_yaml_says(experiments):
 
     # both MobileNetV2 variants train on one feature cache; the tuned one on its best pooling
     (cache,) = (data / "04_feature" / "transfer").glob("*.npz")
-    assert cache.name.startswith("mobilenet_v2_96px_grayscale_")
+    assert cache.name.startswith("mobilenet_v2_96px_auto_")  # image.color_mode: auto
     for name in ("mobilenet", "pooling"):
         history = read_json(data / f"07_model_output/transfer/{name}/history.json")
         assert history["backbone_features"] == "cached"

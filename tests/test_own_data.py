@@ -128,20 +128,18 @@ def test_a_messy_folder_goes_through_with_catalog_lines_alone(project, tmp_path)
 
     assert snapshot(source) == before  # nothing written to, moved or deleted
 
-
-def test_changed_images_stop_training_before_it_starts(project, tmp_path):
-    kedro(project, "run", "--env", "test", "--pipelines", "ingest,split")
-    index = pd.read_parquet(project / "data" / "test" / "05_model_input" / "train_index.parquet")
-    Path(index["path"].iloc[0]).unlink()
-    run = kedro(
+    # an image deleted after ingest stops training before the first epoch, naming it
+    deleted = pd.read_parquet(data / "05_model_input" / "train_index.parquet")["path"].iloc[0]
+    Path(deleted).unlink()
+    rerun = kedro(
         project,
         *("run", "--env", "test", "--pipelines", "scratch_cnn"),
         *("--namespaces", "scratch_cnn.shallow"),
         check=False,
     )
-    output = "".join((run.stdout + run.stderr).split())  # the log wraps long lines
-    assert run.returncode != 0
-    assert f"{index['path'].iloc[0]}(missing)" in output
+    output = "".join((rerun.stdout + rerun.stderr).split())  # the log wraps long lines
+    assert rerun.returncode != 0
+    assert f"{deleted}(missing)" in output
     assert "Re-run`kedrorun--pipelinesingest,split`" in output
     assert "Epoch1" not in output and "tensorflow/python" not in output
 

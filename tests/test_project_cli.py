@@ -101,7 +101,7 @@ def test_kedro_viz_shows_every_pipeline_and_variant_with_layers(project):
     assert layer_of["scratch_cnn.tuned.history"] == "model_output"
     assert layer_of["scratch_cnn.tuned.optimization_history"] == "reporting"
     (cache,) = [name for name in layer_of if name.startswith("transfer.features.")]
-    assert cache.startswith("transfer.features.resnet50_64px_grayscale_")  # base's backbone
+    assert cache.startswith("transfer.features.resnet50_64px_auto_")  # base's backbone
     assert layer_of[cache] == "feature"
     assert layer_of["finetune.sgd_aug.model"] == "models"
     assert layer_of["finetune.sgd_aug.metrics"] == "reporting"
@@ -112,4 +112,4 @@ def test_kedro_viz_shows_every_pipeline_and_variant_with_layers(project):
     tasks = {node["name"] for node in graph["nodes"] if node["type"] == "task"}
     assert {"scan_images", "group_duplicates", "assign_splits", "tune_hyperparameters"} <= tasks
     assert {"build_leaderboard", "write_report"} <= tasks
-    assert any(task.startswith("extract_resnet50_64px_grayscale_") for task in tasks)
+    assert any(task.startswith("extract_resnet50_64px_auto_") for task in tasks)

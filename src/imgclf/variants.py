@@ -159,7 +159,7 @@ def merge_parameters(defaults: Mapping[str, Any], overrides: Mapping[str, Any]) 
 
 def feature_cache_name(backbone: Mapping[str, Any], image: Mapping[str, Any]) -> str:
     """A readable, unique name for the features of one backbone configuration:
-    ``resnet50_64px_grayscale_1a2b3c4d`` (the digest covers name, weights, cut and image)."""
+    ``resnet50_64px_auto_1a2b3c4d`` (the digest covers name, weights, cut and image)."""
     size = image.get("size")
     pixels = f"{size[0]}x{size[1]}" if isinstance(size, Sequence) else f"{size}"
     key = json.dumps(

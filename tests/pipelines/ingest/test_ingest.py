@@ -16,7 +16,7 @@ from imgclf.pipelines.ingest import nodes
 INGEST = {
     "workers": 1,
     "max_pixels": TEST_MAX_PIXELS,
-    "near_duplicate_distance": 0.03,
+    "near_duplicate_distance": 0.02,
     "samples_per_class": 3,
 }
 SPLIT = {

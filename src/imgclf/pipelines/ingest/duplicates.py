@@ -7,8 +7,8 @@ candidates. Each vector gets ``BANDS`` codes of ``BITS_PER_BAND`` bits (the sign
 projections on fixed random directions); two vectors at angle θ agree on a bit with
 probability 1 − θ/π, so near copies share at least one whole code almost surely, while
 unrelated images seldom do. Only pairs that share a code are compared exactly. At the
-default distance (0.03, θ ≈ 14°) a pair within it is missed with probability about
-1e-5; at 0.1, about 2 %. Above ``LSH_MAX_DISTANCE``, and where candidates would be most
+default distance (0.02, θ ≈ 11.5°) a pair within it is missed with probability below
+1e-6; at 0.1, about 2 %. Above ``LSH_MAX_DISTANCE``, and where candidates would be most
 pairs anyway, every pair is compared.
 """
 

@@ -23,7 +23,7 @@ class IngestSettings:
 
     workers: int | None = None
     max_pixels: int = 89_478_485
-    near_duplicate_distance: float = 0.03
+    near_duplicate_distance: float = 0.02
     samples_per_class: int = 8
 
 

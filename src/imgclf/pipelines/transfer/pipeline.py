@@ -4,7 +4,7 @@ variant declared under ``transfer`` in the active environment's parameters.
 A variant without augmentation (whose search space, if tuned, leaves its backbone and image
 alone) trains only its head, on backbone features computed once: one feature cache per
 distinct backbone configuration, ``transfer.features.<cache>`` (e.g.
-``transfer.features.resnet50_64px_grayscale_1a2b3c4d``), shared by every variant that
+``transfer.features.resnet50_64px_auto_1a2b3c4d``), shared by every variant that
 uses it and reused by the next run while its inputs are unchanged. Other variants run
 (augmented) images through the frozen backbone every epoch. Every variant writes
 ``transfer.<variant>.config``, ``.model`` (the whole network, taking raw pixels),
