@@ -188,16 +188,29 @@ def test_near_copies_are_grouped_and_distinct_images_are_not(tmp_path):
     ImageEnhance.Brightness(original).enhance(1.1).save(
         folder / "dogs" / "brighter_copy.jpg", quality=90
     )
+    # a small picture with sensor noise of +-6 grey levels, and re-encoded at quality 60
+    small = original.convert("L").resize((32, 32))
+    small.save(folder / "cats" / "small.png")
+    noise = np.random.default_rng(0).integers(-6, 7, (32, 32))
+    noisy = (np.asarray(small, dtype=np.int16) + noise).clip(0, 255).astype(np.uint8)
+    Image.fromarray(noisy).save(folder / "cats" / "small_noisy.png")
+    small.save(folder / "cats" / "small_reencoded.jpg", quality=60)
 
     index = run_ingest(folder, tmp_path / "scan.parquet")["image_index"]
     group_of = dict(zip(names(index["path"], folder), index["duplicate_group"]))
     family = {
-        group_of["dogs/plain_1.png"],
-        group_of["dogs/bigger_copy.png"],
-        group_of["dogs/brighter_copy.jpg"],
+        group_of[name]
+        for name in (
+            "dogs/plain_1.png",
+            "dogs/bigger_copy.png",
+            "dogs/brighter_copy.jpg",
+            "cats/small.png",
+            "cats/small_noisy.png",
+            "cats/small_reencoded.jpg",
+        )
     }
     assert len(family) == 1
-    assert (index["duplicate_group"] == family.pop()).sum() == 3
+    assert (index["duplicate_group"] == family.pop()).sum() == 6  # and no distinct image
 
 
 def test_leakage_across_source_splits_is_profiled(tmp_path):
