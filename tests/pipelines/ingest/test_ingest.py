@@ -174,6 +174,7 @@ def test_every_file_quarantined_is_a_clear_error(tmp_path):
         ("max_pixel", 100, r"unknown key\(s\) in ingest: max_pixel; valid keys are: workers, max"),
         ("max_pixels", 0, r"ingest.max_pixels must be a whole number >= 1; got 0"),
         ("near_duplicate_distance", "far", r"ingest.near_duplicate_distance must be a number"),
+        ("min_images_per_class", 5, r"ingest.min_images_per_class is now split.classes.min_im"),
     ],
 )
 def test_ingest_block_is_validated(mixed_image_folder, tmp_path, key, value, message):

@@ -7,6 +7,9 @@ from typing import Any
 
 from imgclf.config import block_items
 
+# an ingest key of earlier versions, now split.classes.min_images
+MOVED_TO_SPLIT = "min_images_per_class"
+
 
 @dataclasses.dataclass(frozen=True)
 class IngestSettings:
@@ -33,6 +36,11 @@ def parse_ingest(block: Any) -> IngestSettings:
     Raises:
         ValueError: for an unknown key or a value out of range, naming it.
     """
+    if isinstance(block, dict) and MOVED_TO_SPLIT in block:
+        raise ValueError(
+            f"ingest.{MOVED_TO_SPLIT} is now split.classes.min_images (classes below it are "
+            "left out, not an error): move the setting to conf/<env>/parameters_split.yml"
+        )
     values = block_items(block, IngestSettings, "ingest")
     settings = IngestSettings(**values)
     if settings.workers is not None:
