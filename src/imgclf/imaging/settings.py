@@ -2,7 +2,8 @@
 
 ``color_mode: auto`` (the default) is decided by the data: grayscale when every image of
 the index is grayscale, RGB otherwise (ingest records, per image, whether its pixels hold
-any colour). :func:`image_settings` is the node that resolves it once per run; a
+any colour). :func:`image_settings` resolves it, in each resolver that reads the project's
+block (:func:`imgclf.pipelines.family.with_image_settings`, with the training index); a
 variant's own ``image`` keys then go over the result (:func:`resolve_image`).
 
 Free of TensorFlow: ingest reads it too.

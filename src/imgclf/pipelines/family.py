@@ -105,7 +105,7 @@ def variant_pipeline(variant: Variant, steps: Steps) -> Pipeline:
             inputs=list(steps.resolve_inputs),
             outputs=resolved,
             name="resolve_parameters",
-        ),
+        )
     ]
     if variant.tuned:
         nodes += tuning_nodes(steps.tune, data)

@@ -65,14 +65,14 @@ def label_new_images(
     """Predict the class of every new image with the model ``model_name``, each image read
     at the size and colour mode the model takes.
 
-        Returns:
-            The predictions (path, label, confidence and the runner-up classes, see
-            :func:`imgclf.evaluation.new_images.predict_images`), the unreadable files with
-            their reasons, and a summary: model, counts, predicted classes and, when the
-            images have labels, the accuracy.
+    Returns:
+        The predictions (path, label, confidence and the runner-up classes, see
+        :func:`imgclf.evaluation.new_images.predict_images`), the unreadable files with
+        their reasons, and a summary: model, counts, predicted classes and, when the
+        images have labels, the accuracy.
 
-        Raises:
-            ValueError: if the model is not found, or was trained with other classes.
+    Raises:
+        ValueError: if the model is not found, or was trained with other classes.
     """
     model = _partition(trained_models, model_name, "model")()
     history = trained_model_histories.get(_partition_key(model_name))

@@ -27,7 +27,6 @@ from imgclf.config import block_items
 from imgclf.imaging.augment import parse_augmentation
 from imgclf.imaging.dataset import labels_to_ids, make_dataset
 from imgclf.imaging.decode import image_shape, size_tuple
-from imgclf.imaging.settings import image_settings
 from imgclf.models.backbones import build_backbone, parse_backbone
 from imgclf.models.checks import choice, positive_int
 from imgclf.models.head import parse_head, parse_output
@@ -37,6 +36,7 @@ from imgclf.pipelines.family import (
     resolve_common,
     train_variant,
     tune_variant,
+    with_image_settings,
     without_optimizer,
 )
 from imgclf.training.fit import (
@@ -146,8 +146,9 @@ def extract_features(
     """
     features_settings = parse_feature_settings(settings)
     dtype = features_settings.dtype
-    image = image_settings(image, train_index)
-    parameters = resolve_variant(image, backbone, defaults, variant, name=name, arm=arm)
+    parameters = with_image_settings(resolve_variant)(
+        image, train_index, backbone, defaults, variant, name=name, arm=arm
+    )
     backbone, image = parameters["backbone"], parameters["image"]
     set_seeds(seed)
     extractor = feature_extractor(
