@@ -4,7 +4,6 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 export KEDRO_DISABLE_TELEMETRY := true
-export TF_CPP_MIN_LOG_LEVEL ?= 2
 
 .PHONY: install demo run test lint viz lock clean
 

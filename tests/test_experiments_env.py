@@ -145,7 +145,8 @@ def test_a_declared_variant_not_trained_yet_is_listed_and_the_others_scored(expe
     # only the new variant's evaluation and the leaderboard: the others' metrics are on disk
     fresh = "evaluate.scratch_cnn.fresh"
     steps = [f"{fresh}.resolve_parameters", f"{fresh}.predict", f"{fresh}.score"]
-    steps += ["evaluate.resolve_parameters", "build_leaderboard", "summarise_leaderboard"]
+    steps += ["evaluate.resolve_parameters", "evaluate.build_leaderboard"]
+    steps += ["evaluate.summarise_leaderboard"]
     kedro(
         project,
         *("run", "--env", env, "--nodes", ",".join(steps)),

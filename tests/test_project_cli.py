@@ -72,8 +72,30 @@ def test_digits_env_ingests_and_splits_real_digits(project):
 
 
 def test_kedro_viz_shows_every_pipeline_and_variant_with_layers(project):
-    kedro(project, "viz", "build")
+    built = kedro(project, "viz", "build")
+    assert "circular" not in (built.stdout + built.stderr).lower()
+    pipelines = project / "build" / "api" / "pipelines"
+    expected = {"__default__", "ingest", "split", "scratch_cnn", "transfer", "finetune"}
+    assert {path.name for path in pipelines.iterdir()} >= {*expected, "evaluate", "predict"}
+    order = ["raw", "intermediate", "primary", "model_input", "feature", "models"]
+    order += ["model_output", "reporting"]
+    for path in pipelines.iterdir():
+        view = json.loads(path.read_text())
+        # layers on every pipeline (kedro-viz drops them all on a cycle); those of the
+        # training pipelines in the data's order (predict reads the leaderboard first)
+        used = {node["layer"] for node in view["nodes"] if node.get("layer")}
+        shown = [layer for layer in view["layers"] if layer in used]
+        assert used and set(shown) == used, path.name
+        if path.name != "predict":
+            assert shown == [layer for layer in order if layer in used], path.name
     graph = json.loads((project / "build" / "api" / "main").read_text())
+    # the default view opens on the pipelines' boxes: no node lies outside a namespace
+    loose = [
+        child
+        for child in graph["modular_pipelines"]["__root__"]["children"]
+        if child["type"] == "task"
+    ]
+    assert loose == []
     assert {
         "ingest",
         "split",

@@ -1,11 +1,27 @@
 """Kedro project settings: https://docs.kedro.org/en/stable/kedro_project_setup/settings.html"""
 
+import os
+from pathlib import Path
+
 from kedro.config import OmegaConfigLoader
+from kedro.utils import find_kedro_project
 
 from imgclf.hooks import ActiveEnvironment
+from imgclf.tracking import TrackOutputs
 
-# The registry builds the variants of the environment being run (imgclf.project_parameters).
-HOOKS = (ActiveEnvironment(),)
+# TensorFlow's C++ start-up messages (CPU features, CUDA probing) hidden for every kedro
+# command; set TF_CPP_MIN_LOG_LEVEL=0 to see them.
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+# The registry builds the variants of the environment being run (imgclf.project_parameters);
+# the outputs go to the MLflow run kedro-mlflow opens (imgclf.tracking).
+HOOKS = (ActiveEnvironment(), TrackOutputs())
+
+
+def project_path() -> str:
+    """The Kedro project around the working directory (``${project_path:}`` in conf/)."""
+    return str(find_kedro_project(Path.cwd()) or Path.cwd())
+
 
 CONFIG_LOADER_CLASS = OmegaConfigLoader
 CONFIG_LOADER_ARGS = {
@@ -14,4 +30,5 @@ CONFIG_LOADER_ARGS = {
     # An environment's parameter file overrides single keys (e.g. ingest.samples_per_class)
     # and keeps the rest of base's block.
     "merge_strategy": {"parameters": "soft"},
+    "custom_resolvers": {"project_path": project_path},
 }

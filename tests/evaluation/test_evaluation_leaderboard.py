@@ -3,6 +3,7 @@ import pytest
 
 from imgclf.evaluation.leaderboard import (
     COLUMNS,
+    backbone_weights,
     leaderboard_table,
     model_facts,
     summary,
@@ -11,14 +12,14 @@ from imgclf.evaluation.leaderboard import (
 from imgclf.reporting.tables import markdown_table
 
 
-def metrics(name, accuracy, seconds, *, loss=0.5, backbone=None, epochs=5):
+def metrics(name, accuracy, seconds, *, loss=0.5, backbone=None, weights="imagenet", epochs=5):
     config = {
         "name": name,
         "training": {
             "optimizer": {"name": "sgd"},
             "augmentation": {"rotation": 0.05, "zoom": 0.1, "fill_mode": "nearest"},
         },
-        "backbone": {"name": backbone} if backbone else None,
+        "backbone": {"name": backbone, "weights": weights} if backbone else None,
     }
     history = {
         "parameters": {"total": 1000, "trainable": 600},
@@ -98,7 +99,31 @@ def test_markdown_survives_a_csv_round_trip(tmp_path):
     leaderboard_table(BOARD).to_csv(path, index=False)
     text = markdown_table(with_integer_columns(pd.read_csv(path)))
     assert (
-        "| transfer.sgd | trained | transfer | sgd | resnet50 | sgd | rotation 0.05, zoom 0.1 "
+        "| transfer.sgd | trained | transfer | sgd | resnet50 | imagenet | sgd | "
+        "rotation 0.05, zoom 0.1 "
         "| 1000 | 600 |" in text
     )
     assert "| 5 | 5 |" in text and "| — | — |" in text
+
+
+def test_the_weights_column_says_what_each_backbone_started_from():
+    board = [
+        *BOARD,
+        metrics("transfer.adam", 0.1, 50.0, backbone="resnet50", weights=None),
+        metrics("transfer.own", 0.5, 50.0, backbone="resnet50", weights="data/w/my.h5"),
+    ]
+    weights = leaderboard_table(board).set_index("model")["weights"]
+    assert weights["transfer.sgd"] == "imagenet"
+    assert weights["transfer.adam"] == "random"
+    assert weights["transfer.own"] == "my.h5"
+    assert pd.isna(weights["scratch_cnn.deep"]) and pd.isna(weights["baseline.logistic_regression"])
+    assert backbone_weights({"name": "vgg16", "weights": "none"}) == "random"
+
+
+def test_the_summary_opens_by_naming_the_models_that_started_from_random_weights():
+    board = [*BOARD, metrics("transfer.adam", 0.1, 50.0, backbone="resnet50", weights=None)]
+    text = summary(leaderboard_table(board), tolerance=0.01)
+    first = text.splitlines()[2]
+    assert first.startswith("- **Random weights:** transfer.adam started from random")
+    assert "backbone.weights=imagenet" in first
+    assert "Random weights" not in summary(leaderboard_table(BOARD), tolerance=0.01)

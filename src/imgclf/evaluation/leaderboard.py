@@ -10,6 +10,7 @@ leaderboard of a hundred models loads no network.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
+from pathlib import Path
 from typing import Any
 
 import pandas as pd
@@ -23,6 +24,7 @@ COLUMNS = [
     "family",
     "variant",
     "backbone",
+    "weights",
     "optimizer",
     "augmentation",
     "parameters_total",
@@ -40,6 +42,7 @@ COLUMNS = [
 
 INTEGER_COLUMNS = ("parameters_total", "parameters_trainable", "epochs_run", "best_epoch")
 TRAINED, NOT_TRAINED = "trained", "not trained"
+RANDOM_WEIGHTS = "random"
 SWEEP_COLUMNS = ["arm", "model", "val_accuracy", "test_accuracy", "macro_f1", "training_seconds"]
 
 
@@ -51,13 +54,14 @@ def model_facts(config: Mapping[str, Any], history: Mapping[str, Any]) -> dict[s
     family, _, variant = name.partition(".")
     training = config.get("training") or {}
     optimizer = (training.get("optimizer") or {}).get("name") or config.get("solver")
-    backbone = (config.get("backbone") or {}).get("name")
+    backbone = config.get("backbone") or {}
     parameters = history.get("parameters") or {}
     return {
         "model": name,
         "family": family,
         "variant": variant,
-        "backbone": backbone,
+        "backbone": backbone.get("name"),
+        "weights": backbone_weights(backbone),
         "optimizer": optimizer,
         "augmentation": parse_augmentation(training.get("augmentation")).describe(),
         "parameters_total": parameters.get("total"),
@@ -68,6 +72,38 @@ def model_facts(config: Mapping[str, Any], history: Mapping[str, Any]) -> dict[s
         "seconds_per_epoch": history.get("seconds_per_epoch"),
         "training_seconds": history.get("total_seconds"),
     }
+
+
+def backbone_weights(backbone: Mapping[str, Any]) -> str | None:
+    """What a pretrained backbone started from: ``imagenet``, ``random``
+    (``weights: none``) or the name of the weights file; None without a backbone."""
+    if not backbone:
+        return None
+    weights = backbone.get("weights")
+    if weights is None or str(weights).lower() in ("none", "null"):
+        return RANDOM_WEIGHTS
+    return "imagenet" if weights == "imagenet" else Path(str(weights)).name
+
+
+def random_weight_models(table: pd.DataFrame) -> list[str]:
+    """The trained models whose backbone started from random weights."""
+    if "weights" not in table:
+        return []
+    return table[(table["weights"] == RANDOM_WEIGHTS) & (table["status"] == TRAINED)][
+        "model"
+    ].tolist()
+
+
+def random_weights_warning(models: list[str]) -> str:
+    """What it means that ``models`` started from random backbone weights, in a sentence
+    the summary and the report open with."""
+    return (
+        f"{', '.join(models)} started from random backbone weights "
+        "(`backbone.weights: none`), not from ImageNet: this is not transfer learning, and "
+        "such models score far below what the same backbone reaches with ImageNet weights. "
+        "Run with `--params backbone.weights=imagenet` (downloads about 100 MB once) for "
+        "meaningful transfer and fine-tuning results."
+    )
 
 
 def with_integer_columns(table: pd.DataFrame) -> pd.DataFrame:
@@ -142,9 +178,11 @@ def summary(table: pd.DataFrame, *, tolerance: float) -> str:
         raise ValueError("cannot summarise a leaderboard without a trained model")
     ranked = table.sort_values(["test_accuracy", "test_loss"], ascending=[False, True])
     best = ranked.iloc[0]
+    random = random_weight_models(table)
     lines = [
         "## Summary",
         "",
+        *([f"- **Random weights:** {random_weights_warning(random)}"] if random else []),
         f"- **Best overall: {best['model']}**, test accuracy {best['test_accuracy']:.3f}, "
         f"macro F1 {best['macro_f1']:.3f}, test loss {best['test_loss']:.3f}"
         f"{_size(best)}.",

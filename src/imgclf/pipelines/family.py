@@ -25,10 +25,11 @@ import keras
 import pandas as pd
 from kedro.pipeline import Node, Pipeline, node
 from matplotlib.figure import Figure
+from PIL import Image
 
 from imgclf.config import block_items
 from imgclf.imaging.settings import image_settings, resolve_image
-from imgclf.reporting.plots import training_curves
+from imgclf.reporting.plots import figure_image, training_curves
 from imgclf.reporting.tuning import plot_optimization_history, plot_parameter_importances
 from imgclf.training.config import parse_training_config
 from imgclf.training.fit import Split, train_model
@@ -62,7 +63,7 @@ class Steps:
     resolve: Callable[..., dict[str, Any]]
     resolve_inputs: Sequence[str]
     train: Callable[..., tuple[keras.Model, dict[str, Any]]]
-    tune: Callable[..., tuple[dict[str, Any], pd.DataFrame, Figure, Figure]]
+    tune: Callable[..., tuple[dict[str, Any], pd.DataFrame, Image.Image, Image.Image]]
     data: Mapping[str, str]
 
 
@@ -185,7 +186,7 @@ def tune_variant(
     val: Split,
     classes: list[str],
     seed: int,
-) -> tuple[dict[str, Any], pd.DataFrame, Figure, Figure]:
+) -> tuple[dict[str, Any], pd.DataFrame, Image.Image, Image.Image]:
     """Run (or continue) the variant's Optuna study; trials read images at their
     ``image`` settings (or take ``train`` and ``val`` as given: precomputed arrays).
 
@@ -208,13 +209,13 @@ def tune_variant(
     return (
         best,
         trials_table(study),
-        plot_optimization_history(study),
-        plot_parameter_importances(study),
+        figure_image(plot_optimization_history(study)),
+        figure_image(plot_parameter_importances(study)),
     )
 
 
 def tuning_nodes(
-    tune: Callable[..., tuple[dict[str, Any], pd.DataFrame, Figure, Figure]],
+    tune: Callable[..., tuple[dict[str, Any], pd.DataFrame, Image.Image, Image.Image]],
     inputs: Mapping[str, str],
 ) -> list[Node]:
     """A tuned variant's nodes between ``resolve_parameters`` (which then outputs

@@ -1,7 +1,5 @@
 """Figures of a model's evaluation: confusion matrices, image galleries with captions,
-Grad-CAM overlays, convolution channel maps and the leaderboard chart; and
-:func:`figure_image`, which turns a figure into a Pillow image for the catalog's
-``pillow.ImageDataset`` partitions that the HTML report embeds."""
+Grad-CAM overlays, convolution channel maps and the leaderboard chart."""
 
 from __future__ import annotations
 
@@ -18,21 +16,11 @@ import pandas as pd
 from matplotlib import colormaps
 from matplotlib.figure import Figure
 from matplotlib.ticker import LogLocator, NullFormatter, ScalarFormatter
-from PIL import Image
 
 from imgclf.reporting.plots import grouped_bar_chart
 
 MAX_ANNOTATED_CLASSES = 20
 """Confusion matrices with more classes than this are drawn without numbers in cells."""
-
-
-def figure_image(fig: Figure, dpi: int = 100) -> Image.Image:
-    """The figure drawn at ``dpi`` as an RGB Pillow image; the figure is closed."""
-    fig.set_dpi(dpi)
-    fig.canvas.draw()
-    image = Image.fromarray(np.asarray(fig.canvas.buffer_rgba())[:, :, :3].copy())
-    plt.close(fig)
-    return image
 
 
 def confusion_matrix_figure(
@@ -147,9 +135,10 @@ def channel_maps(activations: np.ndarray, *, title: str, channels: int = 16) -> 
     return fig
 
 
-def leaderboard_figure(leaderboard: pd.DataFrame) -> Figure:
+def leaderboard_figure(leaderboard: pd.DataFrame, *, chance: float | None = None) -> Figure:
     """Test accuracy and macro F1 per model (bars, best at the top, coloured by family),
-    and test accuracy against training seconds (log scale)."""
+    and test accuracy against training seconds (log scale, accuracy from 0 to 1); a dashed
+    line at ``chance``, the accuracy of guessing."""
     table = leaderboard.sort_values("test_accuracy", ascending=True)
     families = list(dict.fromkeys(leaderboard["family"]))
     colours = {family: colormaps["tab10"](i % 10) for i, family in enumerate(families)}
@@ -188,6 +177,11 @@ def leaderboard_figure(leaderboard: pd.DataFrame) -> Figure:
     scatter.xaxis.set_minor_formatter(NullFormatter())
     scatter.set_xlabel("training seconds (log)")
     scatter.set_ylabel("test accuracy")
+    scatter.set_ylim(0, 1.04)
+    if chance is not None:
+        bars.axvline(chance, color="black", linestyle="--", linewidth=1, label="chance")
+        scatter.axhline(chance, color="black", linestyle="--", linewidth=1)
+        bars.text(chance, len(table) - 0.4, f" chance {chance:.3f}", fontsize=7, va="bottom")
     scatter.legend(frameon=False, fontsize=8)
     for ax in (bars, scatter):
         ax.spines[["top", "right"]].set_visible(False)

@@ -21,6 +21,7 @@ body { font-family: system-ui, sans-serif; margin: 2em auto; max-width: 1200px;
 h1 { border-bottom: 2px solid #444; padding-bottom: .2em; }
 h2 { margin-top: 2em; border-bottom: 1px solid #bbb; }
 table { border-collapse: collapse; margin: .8em 0; font-size: 13px; }
+.scroll { overflow-x: auto; max-width: 100%; }
 th, td { border: 1px solid #ccc; padding: 3px 7px; text-align: right; }
 th { background: #f0f0f0; }
 td:first-child, th:first-child { text-align: left; }
@@ -29,6 +30,9 @@ nav a { margin-right: 1em; }
 details { margin: .6em 0; }
 summary { cursor: pointer; font-weight: 600; }
 .note { color: #555; font-size: 13px; }
+.warning { background: #fff4d6; border: 1px solid #d9a400; border-radius: 4px;
+           padding: .5em 1em; margin: 1em 0; }
+code { background: #f3f3f3; padding: 0 .2em; border-radius: 3px; }
 """
 
 
@@ -57,7 +61,8 @@ def image_tag(image: Image.Image, alt: str) -> str:
 
 
 def table(frame: pd.DataFrame, digits: int = 3) -> str:
-    """A DataFrame as an HTML table, floats rounded to ``digits``, missing cells "—"."""
+    """A DataFrame as an HTML table, floats rounded to ``digits``, missing cells "—"; a
+    table wider than the page scrolls inside it, never the page."""
 
     head = "".join(f"<th>{escape(column)}</th>" for column in frame.columns)
     body = "".join(
@@ -66,12 +71,15 @@ def table(frame: pd.DataFrame, digits: int = 3) -> str:
         + "</tr>"
         for row in frame.itertuples(index=False)
     )
-    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+    return (
+        f'<div class="scroll"><table><thead><tr>{head}</tr></thead>'
+        f"<tbody>{body}</tbody></table></div>"
+    )
 
 
 def key_values(pairs: Iterable[tuple[str, Any]]) -> str:
-    """A two-column table of names and values."""
-    return table(pd.DataFrame(list(pairs), columns=["", "value"]).astype(str))
+    """A two-column table of names and values (lists and mappings as ``key: value``)."""
+    return table(pd.DataFrame(list(pairs), columns=["", "value"], dtype=object))
 
 
 def details(summary: str, body: str) -> str:
@@ -81,7 +89,7 @@ def details(summary: str, body: str) -> str:
 
 def markdown_lines(text: str) -> str:
     """The simple Markdown the leaderboard summary uses (``##`` headings, ``-`` bullets,
-    two-space nested bullets, ``**bold**``) as HTML."""
+    two-space nested bullets, ``**bold**``, backquoted code) as HTML."""
     parts: list[str] = []
     depth = 0
     for line in text.splitlines():
@@ -91,7 +99,7 @@ def markdown_lines(text: str) -> str:
         if stripped.startswith("#"):
             parts += ["</ul>"] * depth
             depth = 0
-            parts.append(f"<h3>{_bold(stripped.lstrip('#').strip())}</h3>")
+            parts.append(f"<h3>{inline(stripped.lstrip('#').strip())}</h3>")
             continue
         level = (len(line) - len(line.lstrip())) // 2 + 1 if stripped.startswith("- ") else 0
         while depth < level:
@@ -100,20 +108,22 @@ def markdown_lines(text: str) -> str:
         while depth > level:
             parts.append("</ul>")
             depth -= 1
-        item = _bold(stripped[2:] if level else stripped)
+        item = inline(stripped[2:] if level else stripped)
         # an open <li> (its end tag is optional) holds a nested list that follows it
         parts.append(f"<li>{item}" if level else f"<p>{item}</p>")
     parts += ["</ul>"] * depth
     return "\n".join(parts)
 
 
-def page(title: str, sections: Sequence[tuple[str, str, str]]) -> str:
+def page(title: str, sections: Sequence[tuple[str, str, str]], notices: Sequence[str] = ()) -> str:
     """The whole page: ``sections`` are ``(anchor, heading, body HTML)``, linked from a
-    navigation bar at the top."""
+    navigation bar at the top; each of ``notices`` (simple Markdown, see :func:`inline`)
+    stands out above them."""
     generated = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     navigation = "".join(
         f'<a href="#{escape(anchor)}">{escape(heading)}</a>' for anchor, heading, _ in sections
     )
+    warnings = "".join(f'<p class="warning">{inline(notice)}</p>\n' for notice in notices)
     body = "\n".join(
         f'<section id="{escape(anchor)}"><h2>{escape(heading)}</h2>\n{content}\n</section>'
         for anchor, heading, content in sections
@@ -122,7 +132,7 @@ def page(title: str, sections: Sequence[tuple[str, str, str]]) -> str:
         '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
         f"<title>{escape(title)}</title><style>{STYLE}</style></head><body>"
         f'<h1>{escape(title)}</h1><p class="note">Generated {generated} by imgclf.</p>'
-        f"<nav>{navigation}</nav>\n{body}\n</body></html>\n"
+        f"<nav>{navigation}</nav>\n{warnings}{body}\n</body></html>\n"
     )
 
 
@@ -141,6 +151,12 @@ def figures(
     return "\n".join(parts)
 
 
-def _bold(text: str) -> str:
-    pieces = escape(text).split("**")
+def inline(text: str) -> str:
+    """``text`` as HTML, with its ``**bold**`` and backquoted code spans."""
+    spans = escape(text).split("`")
+    return "".join(f"<code>{span}</code>" if i % 2 else _bold(span) for i, span in enumerate(spans))
+
+
+def _bold(escaped: str) -> str:
+    pieces = escaped.split("**")
     return "".join(f"<b>{piece}</b>" if i % 2 else piece for i, piece in enumerate(pieces))

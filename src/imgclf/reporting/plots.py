@@ -1,5 +1,7 @@
 """Figures shared by the pipelines. Each function returns a matplotlib ``Figure`` that a
-``matplotlib.MatplotlibDataset`` in the catalog writes to disk."""
+``matplotlib.MatplotlibDataset`` in the catalog writes to disk, or that
+:func:`figure_image` turns into a Pillow image for a ``pillow.ImageDataset`` (which the
+HTML report can load again and embed)."""
 
 from __future__ import annotations
 
@@ -12,7 +14,20 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
+from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
+from PIL import Image
+
+
+def figure_image(fig: Figure, dpi: int = 100) -> Image.Image:
+    """The figure drawn at ``dpi`` as an RGB Pillow image; the figure is closed. A figure
+    made without pyplot (``Figure()``) is drawn on an Agg canvas."""
+    fig.set_dpi(dpi)
+    canvas = fig.canvas if hasattr(fig.canvas, "buffer_rgba") else FigureCanvasAgg(fig)
+    canvas.draw()
+    image = Image.fromarray(np.asarray(canvas.buffer_rgba())[:, :, :3].copy())
+    plt.close(fig)
+    return image
 
 
 def grouped_bar_chart(
@@ -84,17 +99,26 @@ def image_grid(rows: Sequence[tuple[str, Sequence[np.ndarray]]], *, title: str) 
 
 def training_curves(history: dict, *, title: str) -> Figure:
     """Loss, accuracy and learning rate per epoch, train against validation, from a training
-    history (``imgclf.training.fit.summarise_history``); the best epoch is marked."""
+    history (``imgclf.training.fit.summarise_history``); the best epoch is marked. Accuracy
+    is drawn from 0 to 1 and loss from 0, with what guessing among the history's
+    ``classes`` scores (accuracy 1/k, cross-entropy ln k) as dashed lines, so that a model
+    that learnt nothing looks like one."""
     rows = pd.DataFrame(history["epochs"])
     if rows.empty:
         raise ValueError("training_curves needs a history with at least one epoch")
+    classes = len(history.get("classes") or [])
+    chance = {"loss": np.log(classes), "accuracy": 1 / classes} if classes > 1 else {}
     fig, axes = plt.subplots(1, 3, figsize=(13, 3.8))
     for ax, metric in zip(axes[:2], ("loss", "accuracy")):
         for prefix, label, style in (("", "train", "-o"), ("val_", "validation", "-s")):
             if prefix + metric in rows:
                 ax.plot(rows["epoch"], rows[prefix + metric], style, markersize=3, label=label)
+        if metric in chance:
+            ax.axhline(chance[metric], color="black", linestyle="--", linewidth=1, label="chance")
         ax.set_ylabel(metric)
         ax.legend(frameon=False)
+    axes[0].set_ylim(bottom=0)
+    axes[1].set_ylim(0, 1.02)
     axes[2].plot(rows["epoch"], rows["learning_rate"], "-o", markersize=3, color="tab:green")
     axes[2].set_ylabel("learning rate")
     if rows["learning_rate"].gt(0).all() and rows["learning_rate"].nunique() > 1:

@@ -9,9 +9,9 @@ from typing import Any
 import pandas as pd
 from PIL import Image
 
+from imgclf.evaluation.leaderboard import random_weight_models, random_weights_warning
 from imgclf.reporting import html
-from imgclf.reporting.evaluation import figure_image
-from imgclf.reporting.plots import grouped_bar_chart
+from imgclf.reporting.plots import figure_image, grouped_bar_chart
 
 # The plots of a model's section, in the order shown.
 EVALUATION_PLOTS = (
@@ -22,15 +22,45 @@ EVALUATION_PLOTS = (
     "least_confident",
 )
 EXPLANATIONS = ("grad_cam", "activations_first_conv", "activations_last_conv")
+TUNING_PLOTS = ("optimization_history", "param_importances")
 Plots = Mapping[str, Callable[[], Image.Image]]
+
+# The leaderboard columns the report shows first, with their headings; the others are
+# behind a fold.
+KEY_COLUMNS = {
+    "model": "model",
+    "test_accuracy": "test accuracy",
+    "macro_f1": "macro F1",
+    "val_accuracy": "val accuracy",
+    "training_seconds": "seconds",
+    "parameters_total": "parameters",
+    "weights": "backbone weights",
+}
+
+
+def key_leaderboard(leaderboard: pd.DataFrame) -> pd.DataFrame:
+    """The leaderboard's :data:`KEY_COLUMNS` under their headings, parameter counts with
+    thousands separators, seconds to one decimal."""
+    table = leaderboard.reindex(columns=list(KEY_COLUMNS)).astype(object)
+    table["parameters_total"] = [
+        "—" if pd.isna(value) else f"{int(value):,}" for value in table["parameters_total"]
+    ]
+    table["training_seconds"] = [
+        "—" if pd.isna(value) else f"{float(value):,.1f}" for value in table["training_seconds"]
+    ]
+    return table.rename(columns=KEY_COLUMNS)
 
 
 def model_section(
-    metrics: Mapping[str, Any], evaluation_plots: Plots | None, explanations: Plots | None
+    metrics: Mapping[str, Any],
+    evaluation_plots: Plots | None,
+    explanations: Plots | None,
+    tuning: Mapping[str, Image.Image | None] | None = None,
 ) -> str:
     """One model's part of the report: its scores, facts, per-class report,
     least-confident table and every plot (loaded lazily, in :data:`EVALUATION_PLOTS` and
-    :data:`EXPLANATIONS` order); for a model not trained yet, which pipeline to run."""
+    :data:`EXPLANATIONS` order), then a tuned variant's Optuna plots (``tuning``: name ->
+    image, see :data:`TUNING_PLOTS`); for a model not trained yet, which pipeline to run."""
     name = html.escape(metrics["model"])
     if not metrics["trained"]:
         family = html.escape(metrics["model"].split(".")[0])
@@ -68,6 +98,9 @@ def model_section(
     ]
     if explanations:
         parts.append(html.figures(explanations, EXPLANATIONS))
+    plots = {name: image for name, image in (tuning or {}).items() if image is not None}
+    if plots:
+        parts.append(html.figures(plots, TUNING_PLOTS))
     return "\n".join(parts)
 
 
@@ -94,10 +127,14 @@ def report_page(
     leaderboard_plot: Image.Image,
     sweeps: Sequence[tuple[str, pd.DataFrame, Image.Image]],
     sections: Mapping[str, str],
+    class_distribution: Image.Image | None = None,
+    class_samples: Image.Image | None = None,
 ) -> str:
-    """The report page: data profile, split with images per class and split, leaderboard
-    with its summary and plot, each sweep's table and plot (name, table, plot), then every
-    model's section (model name -> :func:`model_section`) in leaderboard order."""
+    """The report page: a warning first when transfer models started from random weights;
+    data profile with the class distribution and sample images, split with images per class
+    and split, leaderboard (key columns, then all of them behind a fold) with its summary
+    and plot, each sweep's table and plot (name, table, plot), then every model's section
+    (model name -> :func:`model_section`) in leaderboard order."""
     per_class = pd.DataFrame(split_report.get("per_class", {})).T
     data = [
         ("image files found", dataset_profile.get("image_files")),
@@ -131,14 +168,20 @@ def report_page(
     ranked += [
         section for name, section in sections.items() if name not in set(leaderboard["model"])
     ]
+    data_body = html.key_values(data)
+    if class_distribution is not None:
+        data_body += html.image_tag(class_distribution, "images per class")
+    if class_samples is not None:
+        data_body += html.image_tag(class_samples, "sample images per class")
     parts = [
-        ("data", "Data", html.key_values(data)),
+        ("data", "Data", data_body),
         ("split", "Split", split_body),
         (
             "leaderboard",
             "Leaderboard",
             html.markdown_lines(leaderboard_summary)
-            + html.table(leaderboard)
+            + html.table(key_leaderboard(leaderboard))
+            + html.details("all columns", html.table(leaderboard))
             + html.image_tag(leaderboard_plot, "leaderboard"),
         ),
     ]
@@ -151,4 +194,6 @@ def report_page(
         )
         parts.append(("sweeps", "Sweeps", body))
     parts.append(("models", "Models", "\n".join(ranked)))
-    return html.page("imgclf report", parts)
+    random = random_weight_models(leaderboard)
+    notices = [f"**Random weights:** {random_weights_warning(random)}"] if random else []
+    return html.page("imgclf report", parts, notices)

@@ -26,6 +26,12 @@ from imgclf.training.search_space import SearchSpace
 from imgclf.training.storage import make_storage
 from imgclf.training.tuning import TuningConfig, make_pruner, make_sampler, parse_tuning_config
 
+# _log_trial logs one line per trial; Optuna's own handler would say it again, on its own
+# line format. Its warnings go through the project's logging (conf/logging.yml).
+optuna.logging.disable_default_handler()
+optuna.logging.enable_propagation()
+optuna.logging.set_verbosity(optuna.logging.WARNING)
+
 _LOGGER = logging.getLogger(__name__)
 
 # User attributes this module records on trials.

@@ -7,6 +7,7 @@ import json
 
 import pandas as pd
 import pytest
+from mlflow import MlflowClient
 from tests.conftest import PROJECT, copy_project, kedro
 
 from imgclf import project_parameters
@@ -23,8 +24,8 @@ NETWORK_PLOTS = {"training_curves", "grad_cam", "activations_first_conv", "activ
 @pytest.fixture(scope="module")
 def finished_project(tmp_path_factory):
     root = copy_project(tmp_path_factory.mktemp("evaluate") / "project")
-    kedro(root, "run", "--env", "test")
-    kedro(root, "run", "--env", "test", "--pipelines", "predict")
+    kedro(root, "run", "--env", "test", "--params", "backbone.weights=none")
+    kedro(root, "run", "--env", "test", "--pipelines", "predict", "--params", "predict.top_k=2")
     return root / "data" / "test"
 
 
@@ -98,8 +99,31 @@ def test_the_report_is_one_self_contained_page_with_every_model(finished_project
             "activations_last_conv",
             "training_curves",
         }
-        assert shown == (plots if name == BASELINE else plots | explained)
+        tuning = {"optimization_history", "param_importances"}
+        expected = plots if name == BASELINE else plots | explained
+        assert shown == (expected | tuning if name == "scratch_cnn.tuned" else expected)
     assert 'alt="leaderboard" src="data:image/' in page
+    # the data section shows the class distribution and sample images
+    data = page.split('<section id="data">', 1)[1].split("</section>", 1)[0]
+    assert 'alt="images per class"' in data and 'alt="sample images per class"' in data
+    # conf/test trains its backbones from random weights, and the page says so first
+    warning = page.split('<p class="warning">', 1)[1].split("</p>", 1)[0]
+    assert page.index('<p class="warning">') < page.index('<section id="data">')
+    assert "transfer.adam" in warning and "random backbone weights" in warning
+    # the key leaderboard columns come first, every column behind a fold
+    board = page.split('<section id="leaderboard">', 1)[1]
+    first_table = board.split("<table>", 1)[1].split("</thead>", 1)[0]
+    assert [cell.split("<", 1)[0] for cell in first_table.split("<th>")[1:]] == [
+        "model",
+        "test accuracy",
+        "macro F1",
+        "val accuracy",
+        "seconds",
+        "parameters",
+        "backbone weights",
+    ]
+    assert "<summary>all columns</summary>" in board
+    assert "[[" not in page and "{'" not in page  # no Python reprs
     assert page.count(" src=") == page.count(' src="data:image/')  # nothing links a file
 
 
@@ -117,3 +141,37 @@ def test_predict_labels_the_new_images_with_the_best_network(finished_project):
         predictions.columns
     )
     assert (finished_project / "06_models" / "exported" / "saved_model" / "saved_model.pb").exists()
+
+
+def test_each_run_is_an_mlflow_run_with_every_variants_parameters_and_scores(finished_project):
+    client = MlflowClient(f"sqlite:///{finished_project / 'mlflow.db'}")
+    experiment = client.get_experiment_by_name("imgclf")
+    runs = {run.info.run_name: run for run in client.search_runs([experiment.experiment_id])}
+    assert set(runs) == {"__default__", "predict"}  # the second run beside the first
+    default = runs["__default__"]
+    params, scores = default.data.params, default.data.metrics
+    assert default.info.status == "FINISHED" and default.data.tags["env"] == "test"
+    assert params["backbone.weights"] == "none"
+    for name in NETWORKS:
+        # the parameters the variant was trained with, and its scores
+        assert params[f"{name}.config.name"] == name
+        assert int(params[f"{name}.config.training.epochs"]) >= 1
+        metrics = json.loads(
+            (
+                finished_project / "08_reporting" / name.replace(".", "/") / "metrics.json"
+            ).read_text()
+        )
+        assert scores[f"{name}.test_accuracy"] == pytest.approx(metrics["test"]["accuracy"])
+        history = json.loads(
+            (
+                finished_project / "07_model_output" / name.replace(".", "/") / "history.json"
+            ).read_text()
+        )
+        epochs = client.get_metric_history(default.info.run_id, f"{name}.history.val_loss")
+        assert [metric.step for metric in epochs] == [row["epoch"] for row in history["epochs"]]
+    assert 0 <= scores[f"{BASELINE}.test_accuracy"] <= 1
+    artifacts = {artifact.path for artifact in client.list_artifacts(default.info.run_id)}
+    assert {"report.html", "leaderboard.json", "leaderboard_plot.png", "scratch_cnn"} <= artifacts
+    tuned = {a.path for a in client.list_artifacts(default.info.run_id, "scratch_cnn/tuned")}
+    assert {"scratch_cnn/tuned/trials.json", "scratch_cnn/tuned/param_importances.png"} <= tuned
+    assert runs["predict"].data.params["predict.top_k"] == "2"

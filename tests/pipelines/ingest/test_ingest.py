@@ -115,12 +115,11 @@ def test_mixed_folder_quarantines_exactly_the_broken_files(mixed_image_folder, t
     assert by_name.loc["cats/indoor/nested.png", "label"] == "cats"
     assert not any("/up/" in path for path in outputs["image_scan"]["path"])
     assert profile["duplicates"]["exact_copy_sets"] == 1
-    assert {
-        fig: outputs[fig].axes != [] for fig in ("class_distribution_plot", "class_sample_grid")
-    } == {
-        "class_distribution_plot": True,
-        "class_sample_grid": True,
-    }
+    # drawn as images the report embeds: a chart and a grid, each far from blank
+    for picture in ("class_distribution_plot", "class_sample_grid"):
+        image = np.asarray(outputs[picture].convert("L"))
+        assert image.shape[0] > 100 and image.shape[1] > 100, picture
+        assert image.std() > 10, picture
 
 
 def test_rerun_decodes_only_changed_files(mixed_image_folder, tmp_path, monkeypatch):

@@ -34,12 +34,11 @@ from imgclf.imaging.decode import read_image
 from imgclf.reporting.evaluation import (
     channel_maps,
     confusion_matrix_figure,
-    figure_image,
     gallery,
     leaderboard_figure,
     sweep_figure,
 )
-from imgclf.reporting.plots import training_curves
+from imgclf.reporting.plots import figure_image, training_curves
 from imgclf.reporting.report import model_section, report_page
 from imgclf.reporting.tables import markdown_table
 from imgclf.training.summary import check_summary
@@ -299,9 +298,11 @@ def leaderboard_markdown(leaderboard: pd.DataFrame) -> str:
     return "# Leaderboard\n\n" + markdown_table(with_integer_columns(leaderboard))
 
 
-def plot_leaderboard(leaderboard: pd.DataFrame) -> Image.Image:
-    """Test accuracy and macro F1 per model, and accuracy against training time."""
-    return figure_image(leaderboard_figure(leaderboard[leaderboard["status"] == TRAINED]))
+def plot_leaderboard(leaderboard: pd.DataFrame, classes: list[str]) -> Image.Image:
+    """Test accuracy and macro F1 per model, and accuracy against training time, with the
+    accuracy of guessing among ``classes`` marked."""
+    trained = leaderboard[leaderboard["status"] == TRAINED]
+    return figure_image(leaderboard_figure(trained, chance=1 / len(classes)))
 
 
 def summarise_leaderboard(leaderboard: pd.DataFrame, settings: EvaluationConfig) -> str:
@@ -313,17 +314,27 @@ def report_section(
     metrics: dict[str, Any],
     evaluation_plots: Mapping[str, Callable[[], Image.Image]] | None,
     explanations: Mapping[str, Callable[[], Image.Image]] | None = None,
+    optimization_history: Image.Image | None = None,
+    param_importances: Image.Image | None = None,
 ) -> str:
-    """One model's part of the report (see :func:`imgclf.reporting.report.model_section`)."""
-    return model_section(metrics, evaluation_plots, explanations)
+    """One model's part of the report (see :func:`imgclf.reporting.report.model_section`),
+    with a tuned variant's Optuna plots."""
+    tuning = {
+        "optimization_history": optimization_history,
+        "param_importances": param_importances,
+    }
+    return model_section(metrics, evaluation_plots, explanations, tuning)
 
 
 def write_report(
     dataset_profile: dict[str, Any],
     split_report: dict[str, Any],
+    *,
     leaderboard: pd.DataFrame,
     leaderboard_summary: str,
     leaderboard_plot: Image.Image,
+    class_distribution_plot: Image.Image,
+    class_sample_grid: Image.Image,
     **sections: Any,
 ) -> str:
     """The report page (see :func:`imgclf.reporting.report.report_page`): keyword
@@ -346,6 +357,8 @@ def write_report(
         leaderboard_plot=leaderboard_plot,
         sweeps=sweeps,
         sections=sections,
+        class_distribution=class_distribution_plot,
+        class_samples=class_sample_grid,
     )
 
 

@@ -63,7 +63,10 @@ def create_pipeline(variants: Sequence[Variant] = (), **kwargs: Any) -> Pipeline
         if variant.sweep is not None:
             sweeps.setdefault(variant.sweep, {})[variant.arm] = f"{variant.namespace}.metrics"
     pipelines = [_baseline_pipeline()]
-    pipelines += [_model_pipeline(name, network=True) for name in models]
+    pipelines += [
+        _model_pipeline(variant.namespace, network=True, tuned=variant.tuned)
+        for variant in variants
+    ]
     pipelines.append(_model_pipeline(BASELINE, network=False))
     pipelines += [
         Pipeline(
@@ -79,47 +82,59 @@ def create_pipeline(variants: Sequence[Variant] = (), **kwargs: Any) -> Pipeline
         )
         for sweep, arms in sweeps.items()
     ]
+    report_inputs = {
+        "dataset_profile": "dataset_profile",
+        "split_report": "split_report",
+        "leaderboard": "leaderboard",
+        "leaderboard_summary": "leaderboard_summary",
+        "leaderboard_plot": "leaderboard_plot",
+        "class_distribution_plot": "class_distribution_plot",
+        "class_sample_grid": "class_sample_grid",
+        **{name: f"{name}.report_section" for name in evaluated},
+        **{f"{SWEEP_TABLE}{sweep}": f"{sweep}.sweep_comparison" for sweep in sweeps},
+        **{f"{SWEEP_PLOT}{sweep}": f"{sweep}.sweep_plot" for sweep in sweeps},
+    }
+    ranking = [
+        _settings_node(),
+        node(
+            build_leaderboard,
+            inputs={name: f"{name}.metrics" for name in evaluated},
+            outputs="leaderboard",
+            name="build_leaderboard",
+        ),
+        node(
+            leaderboard_markdown, "leaderboard", "leaderboard_markdown", name="leaderboard_markdown"
+        ),
+        node(
+            plot_leaderboard,
+            ["leaderboard", "classes"],
+            "leaderboard_plot",
+            name="plot_leaderboard",
+        ),
+        node(
+            summarise_leaderboard,
+            ["leaderboard", "settings"],
+            "leaderboard_summary",
+            name="summarise_leaderboard",
+        ),
+        node(write_report, inputs=report_inputs, outputs="report", name="write_report"),
+    ]
+    published = {"leaderboard", "leaderboard_markdown", "leaderboard_plot", "leaderboard_summary"}
     pipelines.append(
-        Pipeline([_settings_node()], namespace="evaluate", parameters={"params:evaluate"})
+        Pipeline(
+            ranking,
+            namespace="evaluate",
+            inputs={
+                name
+                for name in {*report_inputs.values(), *(f"{m}.metrics" for m in evaluated)}
+                if name not in published
+            }
+            | {"classes"},
+            outputs={*published, "report"},
+            parameters={"params:evaluate"},
+        )
     )
-    return sum(pipelines, Pipeline([])) + Pipeline(
-        [
-            node(
-                build_leaderboard,
-                inputs={name: f"{name}.metrics" for name in evaluated},
-                outputs="leaderboard",
-                name="build_leaderboard",
-            ),
-            node(
-                leaderboard_markdown,
-                "leaderboard",
-                "leaderboard_markdown",
-                name="leaderboard_markdown",
-            ),
-            node(plot_leaderboard, "leaderboard", "leaderboard_plot", name="plot_leaderboard"),
-            node(
-                summarise_leaderboard,
-                ["leaderboard", "evaluate.settings"],
-                "leaderboard_summary",
-                name="summarise_leaderboard",
-            ),
-            node(
-                write_report,
-                inputs={
-                    "dataset_profile": "dataset_profile",
-                    "split_report": "split_report",
-                    "leaderboard": "leaderboard",
-                    "leaderboard_summary": "leaderboard_summary",
-                    "leaderboard_plot": "leaderboard_plot",
-                    **{name: f"{name}.report_section" for name in evaluated},
-                    **{f"{SWEEP_TABLE}{sweep}": f"{sweep}.sweep_comparison" for sweep in sweeps},
-                    **{f"{SWEEP_PLOT}{sweep}": f"{sweep}.sweep_plot" for sweep in sweeps},
-                },
-                outputs="report",
-                name="write_report",
-            ),
-        ]
-    )
+    return sum(pipelines, Pipeline([]))
 
 
 def _settings_node() -> Node:
@@ -163,9 +178,10 @@ def _baseline_pipeline() -> Pipeline:
     )
 
 
-def _model_pipeline(name: str, *, network: bool) -> Pipeline:
+def _model_pipeline(name: str, *, network: bool, tuned: bool = False) -> Pipeline:
     """Score, plot (and for a network: predict and explain) the model ``name``, with the
-    ``evaluate`` parameters parsed once (``settings``)."""
+    ``evaluate`` parameters parsed once (``settings``); a tuned variant's report section
+    shows its Optuna plots."""
     nodes = [_settings_node()]
     if network:
         nodes.append(
@@ -213,6 +229,8 @@ def _model_pipeline(name: str, *, network: bool) -> Pipeline:
             )
         )
         sections["explanations"] = "explanations"
+    tuning_plots = ["optimization_history", "param_importances"] if tuned else []
+    sections.update({plot: plot for plot in tuning_plots})
     nodes.append(node(report_section, sections, "report_section", name="report_section"))
     # a network's predictions are made here; the baseline's come from its own namespace
     made = ["metrics", "evaluation_plots", "report_section"]
@@ -221,6 +239,7 @@ def _model_pipeline(name: str, *, network: bool) -> Pipeline:
         "config",
         "history",
         *(["model"] if network else ["val_predictions", "test_predictions"]),
+        *tuning_plots,
     ]
     shared = SPLIT.values() if network else ["classes"]
     return Pipeline(

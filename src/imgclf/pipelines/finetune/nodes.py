@@ -15,7 +15,7 @@ from typing import Any
 
 import keras
 import pandas as pd
-from matplotlib.figure import Figure
+from PIL import Image
 
 from imgclf.models.transfer import parse_unfreeze, unfreeze_backbone
 from imgclf.pipelines.family import (
@@ -124,7 +124,7 @@ def tune_finetune(
     val_index: pd.DataFrame,
     classes: list[str],
     seed: int,
-) -> tuple[dict[str, Any], pd.DataFrame, Figure, Figure]:
+) -> tuple[dict[str, Any], pd.DataFrame, Image.Image, Image.Image]:
     """Run (or continue) the variant's Optuna study, each trial fine-tuning a fresh copy of
     the transfer model (see :func:`imgclf.pipelines.family.tune_variant`)."""
     if transfer_model is None:

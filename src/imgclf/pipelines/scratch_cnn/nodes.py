@@ -14,7 +14,7 @@ from typing import Any
 
 import keras
 import pandas as pd
-from matplotlib.figure import Figure
+from PIL import Image
 
 from imgclf.imaging.decode import image_shape
 from imgclf.models.cnn import build_cnn, parse_architecture
@@ -81,7 +81,7 @@ def tune_cnn(
     val_index: pd.DataFrame,
     classes: list[str],
     seed: int,
-) -> tuple[dict[str, Any], pd.DataFrame, Figure, Figure]:
+) -> tuple[dict[str, Any], pd.DataFrame, Image.Image, Image.Image]:
     """Run (or continue) the variant's Optuna study over its CNN (see
     :func:`imgclf.pipelines.family.tune_variant` for the outputs)."""
     return tune_variant(

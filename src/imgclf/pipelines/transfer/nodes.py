@@ -21,7 +21,7 @@ from typing import Any
 import keras
 import numpy as np
 import pandas as pd
-from matplotlib.figure import Figure
+from PIL import Image
 
 from imgclf.config import block_items
 from imgclf.imaging.augment import parse_augmentation
@@ -257,7 +257,7 @@ def tune_on_features(
     *,
     classes: list[str],
     seed: int,
-) -> tuple[dict[str, Any], pd.DataFrame, Figure, Figure]:
+) -> tuple[dict[str, Any], pd.DataFrame, Image.Image, Image.Image]:
     """Run (or continue) the variant's Optuna study, each trial training a new head on the
     cached features (see :func:`imgclf.pipelines.family.tune_variant`)."""
     set_seeds(seed)  # the backbone the features came from
@@ -279,7 +279,7 @@ def tune_on_images(
     val_index: pd.DataFrame,
     classes: list[str],
     seed: int,
-) -> tuple[dict[str, Any], pd.DataFrame, Figure, Figure]:
+) -> tuple[dict[str, Any], pd.DataFrame, Image.Image, Image.Image]:
     """Run (or continue) the variant's Optuna study, each trial building its own frozen
     backbone (its backbone, cut and image may be tuned) and training a new head on images
     (see :func:`imgclf.pipelines.family.tune_variant`)."""
