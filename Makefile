@@ -5,7 +5,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 export KEDRO_DISABLE_TELEMETRY := true
 
-.PHONY: install demo run test lint viz lock clean
+.PHONY: install demo run test lint viz browser lock clean
 
 $(BIN)/python:
 	@$(PYTHON) -c 'import sys; sys.exit(not (3, 10) <= sys.version_info[:2] <= (3, 12))' || \
@@ -24,13 +24,24 @@ install: $(VENV)/.installed
 demo: install run
 
 # The demo runs the base environment alone, into data/ (plain `kedro run` adds your
-# conf/local and writes into data/local/). It runs offline: its backbones start from random
-# weights. With a network, `make demo BACKBONE_WEIGHTS=imagenet` uses the ImageNet weights.
-BACKBONE_WEIGHTS ?= none
+# conf/local and writes into data/local/). Its backbone starts from the ImageNet weights when
+# they can be downloaded (or are in Keras' cache), and otherwise from random weights, with a
+# warning here and at the top of the report. `make demo BACKBONE_WEIGHTS=none` skips the try.
+BACKBONE_WEIGHTS ?= auto
 run: install
-	$(BIN)/kedro run --env base --params backbone.weights=$(BACKBONE_WEIGHTS)
+	@weights=$(BACKBONE_WEIGHTS); \
+	if [ "$$weights" = auto ]; then weights=$$($(BIN)/python -m imgclf.models.imagenet_weights | tail -n 1); fi; \
+	$(BIN)/kedro run --env base --params backbone.weights=$$weights
 
-test: install
+# The report's browser test needs a headless Chromium: Debian's package, installed as root.
+browser:
+	@command -v chromium-headless-shell >/dev/null || command -v chromium >/dev/null || \
+		{ [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null && \
+		  { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+		    chromium-headless-shell >/dev/null; } ; } || \
+		echo "No headless Chromium (apt-get install chromium-headless-shell): the report's browser test will skip."
+
+test: install browser
 	$(BIN)/ruff check src tests benchmarks
 	$(BIN)/ruff format --check src tests benchmarks
 	$(BIN)/python -m pytest

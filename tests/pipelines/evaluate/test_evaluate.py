@@ -3,11 +3,17 @@ beside them, the leaderboard, the report and predictions with the best network."
 
 from __future__ import annotations
 
+import html
 import json
+import os
+import shutil
+import subprocess
 
+import numpy as np
 import pandas as pd
 import pytest
 from mlflow import MlflowClient
+from PIL import Image
 from tests.conftest import PROJECT, copy_project, kedro
 
 from imgclf import project_parameters
@@ -175,3 +181,63 @@ def test_each_run_is_an_mlflow_run_with_every_variants_parameters_and_scores(fin
     tuned = {a.path for a in client.list_artifacts(default.info.run_id, "scratch_cnn/tuned")}
     assert {"scratch_cnn/tuned/trials.json", "scratch_cnn/tuned/param_importances.png"} <= tuned
     assert runs["predict"].data.params["predict.top_k"] == "2"
+
+
+BROWSERS = ("chromium-headless-shell", "chromium", "google-chrome")
+PAGE_CHECK = """<script>window.addEventListener("load", () => {
+  const images = [...document.images];
+  const board = document.querySelector("#leaderboard .scroll table").getBoundingClientRect();
+  const page = document.documentElement;
+  const check = document.createElement("pre");
+  check.id = "check";
+  check.textContent = JSON.stringify({
+    images: images.length,
+    broken: images.filter((i) => !(i.complete && i.naturalWidth > 0)).map((i) => i.alt),
+    page_width: page.clientWidth,
+    scroll_width: page.scrollWidth,
+    leaderboard_right: board.right,
+  });
+  document.body.appendChild(check);
+});</script>"""
+
+
+def headless_browser() -> str:
+    """Chromium's path; without one CI fails (`make test` installs Debian's package) and a
+    developer's run skips."""
+    found = next((path for path in map(shutil.which, BROWSERS) if path), None)
+    if found is None:
+        message = "no headless Chromium: apt-get install chromium-headless-shell (make browser)"
+        if os.environ.get("CI"):
+            pytest.fail(message)
+        pytest.skip(message)
+    return found
+
+
+def test_the_report_reads_well_in_a_browser(finished_project, tmp_path):
+    browser = headless_browser()
+    report = finished_project / "08_reporting" / "report.html"
+    checked = tmp_path / "report.html"
+    checked.write_text(report.read_text().replace("</body>", PAGE_CHECK + "</body>"))
+    flags = ["--no-sandbox", "--disable-gpu", "--window-size=1280,2400", "--hide-scrollbars"]
+    shot = tmp_path / "report.png"
+    subprocess.run(
+        [browser, *flags, f"--screenshot={shot}", report.as_uri()],
+        check=True,
+        capture_output=True,
+        timeout=120,
+    )
+    dom = subprocess.run(
+        [browser, *flags, "--virtual-time-budget=20000", "--dump-dom", checked.as_uri()],
+        check=True,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    ).stdout
+    result = json.loads(html.unescape(dom.split('<pre id="check">', 1)[1].split("</pre>", 1)[0]))
+    # every embedded image decodes, and nothing, the leaderboard least, is wider than the page
+    assert result["images"] > 20 and result["broken"] == []
+    assert result["scroll_width"] <= result["page_width"] == 1280
+    assert result["leaderboard_right"] <= result["page_width"]
+    with Image.open(shot) as screenshot:
+        assert screenshot.size == (1280, 2400)
+        assert np.asarray(screenshot.convert("L")).std() > 10  # a page, not a blank
