@@ -31,7 +31,9 @@ NETWORK_PLOTS = {"training_curves", "grad_cam", "activations_first_conv", "activ
 def finished_project(tmp_path_factory):
     root = copy_project(tmp_path_factory.mktemp("evaluate") / "project")
     kedro(root, "run", "--env", "test", "--params", "backbone.weights=none")
-    kedro(root, "run", "--env", "test", "--pipelines", "predict", "--params", "predict.top_k=2")
+    kedro(
+        root, "run", "--env", "test", "--pipelines", "predict", "--params", "predict.batch_size=32"
+    )
     return root / "data" / "test"
 
 
@@ -180,7 +182,7 @@ def test_each_run_is_an_mlflow_run_with_every_variants_parameters_and_scores(fin
     assert {"report.html", "leaderboard.json", "leaderboard_plot.png", "scratch_cnn"} <= artifacts
     tuned = {a.path for a in client.list_artifacts(default.info.run_id, "scratch_cnn/tuned")}
     assert {"scratch_cnn/tuned/trials.json", "scratch_cnn/tuned/param_importances.png"} <= tuned
-    assert runs["predict"].data.params["predict.top_k"] == "2"
+    assert runs["predict"].data.params["predict.batch_size"] == "32"
 
 
 BROWSERS = ("chromium-headless-shell", "chromium", "google-chrome")
