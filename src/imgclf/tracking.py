@@ -74,7 +74,7 @@ def flat_parameters(prefix: str, block: Mapping[str, Any]) -> dict[str, str]:
     return flat
 
 
-def test_scores(prefix: str, metrics: Mapping[str, Any]) -> dict[str, float]:
+def headline_scores(prefix: str, metrics: Mapping[str, Any]) -> dict[str, float]:
     """A model's headline scores as ``<prefix>.test_accuracy``, ``.test_loss``,
     ``.macro_f1`` and ``.val_accuracy`` (none for a model not trained yet)."""
     if not metrics.get("trained", True):
@@ -135,10 +135,10 @@ def _log_history(mlflow: Any, prefix: str, _: str, history: Mapping[str, Any]) -
 
 
 def _log_scores(mlflow: Any, prefix: str, name: str, metrics: Mapping[str, Any]) -> None:
-    scores = test_scores(prefix, metrics)
+    scores = headline_scores(prefix, metrics)
     if scores:
         mlflow.log_metrics(scores)
-    mlflow.log_dict(dict(metrics), f"{artifact_path(name)}.json")
+    _log_json(mlflow, prefix, name, metrics)
 
 
 def _log_config(mlflow: Any, _: str, name: str, config: Mapping[str, Any]) -> None:
@@ -151,11 +151,11 @@ def _log_json(mlflow: Any, _: str, name: str, data: Mapping[str, Any]) -> None:
 
 
 def _log_text(mlflow: Any, _: str, name: str, text: str) -> None:
-    mlflow.log_text(text, f"{name}.{TEXT_OUTPUTS[name.rpartition('.')[2]]}")
+    mlflow.log_text(text, f"{artifact_path(name)}.{TEXT_OUTPUTS[name.rpartition('.')[2]]}")
 
 
 def _log_table(mlflow: Any, _: str, name: str, table: pd.DataFrame) -> None:
-    # JSON strings, so that mixed or missing values never stop MLflow's table writer
+    # plain objects with None for missing cells, which MLflow's JSON table writer takes
     mlflow.log_table(table.astype(object).where(table.notna(), None), f"{artifact_path(name)}.json")
 
 
