@@ -9,10 +9,12 @@ import os
 import shutil
 import subprocess
 
+import nbformat
 import numpy as np
 import pandas as pd
 import pytest
 from mlflow import MlflowClient
+from nbclient import NotebookClient
 from PIL import Image
 from tests.conftest import PROJECT, copy_project, kedro
 
@@ -243,3 +245,21 @@ def test_the_report_reads_well_in_a_browser(finished_project, tmp_path):
     with Image.open(shot) as screenshot:
         assert screenshot.size == (1280, 2400)
         assert np.asarray(screenshot.convert("L")).std() > 10  # a page, not a blank
+
+
+def test_the_results_notebook_runs_on_the_finished_project(finished_project, monkeypatch):
+    project = finished_project.parent.parent
+    notebook = nbformat.read(PROJECT / "notebooks" / "results.ipynb", as_version=4)
+    monkeypatch.setenv("KEDRO_ENV", "test")  # the kernel inherits it: %reload_kedro loads it
+    client = NotebookClient(
+        notebook, timeout=300, kernel_name="python3", resources={"metadata": {"path": str(project)}}
+    )
+    client.execute()  # raises on the first cell that fails
+    outputs = [out for cell in notebook.cells if cell.cell_type == "code" for out in cell.outputs]
+    text = " ".join(
+        str(out.get("data", {}).get("text/plain", out.get("text", ""))) for out in outputs
+    )
+    assert "test_accuracy" in text and "weights" in text  # the leaderboard
+    assert any("image/png" in out.get("data", {}) for out in outputs)  # its plots
+    assert "predicted" in text and "confidence" in text  # the prediction table
+    assert "__default__" in text and "predict" in text  # the MLflow runs
