@@ -242,6 +242,7 @@ def transfer_parameters(tmp_path: Path, **families: Any) -> dict[str, Any]:
         "backbone": tiny["backbone"],
         "seed": 0,
         "checkpoint_dir": str(tmp_path / "checkpoints"),
+        "tensorboard_dir": str(tmp_path / "tensorboard"),
         "transfer": {
             "features": {"batch_size": 16},
             "defaults": tiny["defaults"],

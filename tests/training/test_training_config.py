@@ -54,6 +54,10 @@ def test_defaults_and_nested_blocks_are_parsed():
         ({"verbose": "loud"}, "training.verbose must be auto, 0, 1 or 2"),
         ({"deterministic": "yes"}, "training.deterministic must be true or false"),
         (
+            {"callbacks": {"tensorboard": "on"}},
+            "training.callbacks.tensorboard must be true or false",
+        ),
+        (
             {"schedule": {"name": "cosine"}, "callbacks": {"reduce_lr_on_plateau": {}}},
             "reduce_lr_on_plateau needs training.schedule.name: constant",
         ),

@@ -133,6 +133,29 @@ def test_reduce_lr_on_plateau_and_early_stopping(two_class_split):
     assert rates[-1] < rates[0]
 
 
+def test_tensorboard_logs_every_epoch_of_training_and_validation(two_class_split, tmp_path):
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+    from tensorboard.util.tensor_util import make_ndarray
+
+    training = {"epochs": 3, "batch_size": 4}
+    _, quiet = fit(two_class_split, training, tensorboard_dir=tmp_path / "off")
+    assert not (tmp_path / "off").exists()  # off unless the training block asks
+
+    training["callbacks"] = {"tensorboard": True}
+    _, history = fit(two_class_split, training, tensorboard_dir=tmp_path / "run")
+    for folder, prefix in (("train", ""), ("validation", "val_")):
+        events = EventAccumulator(str(tmp_path / "run" / folder))
+        events.Reload()
+        for metric in ("loss", "accuracy"):
+            logged = events.Tensors(f"epoch_{metric}")
+            assert [event.step for event in logged] == [0, 1, 2]
+            values = [float(make_ndarray(event.tensor_proto)) for event in logged]
+            assert values == pytest.approx([row[prefix + metric] for row in history["epochs"]])
+    assert [row["loss"] for row in history["epochs"]] == pytest.approx(
+        [row["loss"] for row in quiet["epochs"]]
+    )  # the callback only watches
+
+
 def test_balanced_class_weights_match_scikit_learn():
     index = pd.DataFrame({"label": ["a"] * 6 + ["b"] * 2 + ["c"] * 4, "path": "x"})
     expected = compute_class_weight("balanced", classes=np.array(["a", "b", "c"]), y=index.label)

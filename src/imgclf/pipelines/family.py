@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import time
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -43,6 +44,8 @@ logger = logging.getLogger(__name__)
 
 # what a resolver wrapped by with_image_settings reads first
 IMAGE_INPUTS = ("params:image", "train_index")
+# Where every variant's train node keeps its backup and writes its TensorBoard logs.
+FOLDERS = {"checkpoint_dir": "params:checkpoint_dir", "tensorboard_dir": "params:tensorboard_dir"}
 # keys every variant may set, whatever its family
 COMMON_KEYS = ("image", "training", "tuning", "sweep")
 
@@ -55,7 +58,8 @@ class Steps:
         resolve: ``resolve(*resolve_inputs, name=..., arm=...)`` -> the variant's
             parameters (``config``).
         resolve_inputs: the datasets the resolver reads, in its order.
-        train: ``train(parameters, **data, seed=..., checkpoint_dir=...)`` -> model, history.
+        train: ``train(parameters, **data, seed=..., checkpoint_dir=..., tensorboard_dir=...)``
+            -> model, history.
         tune: ``tune(parameters, **data, seed=...)`` -> what :func:`tune_variant` returns.
         data: keyword inputs of ``train`` and ``tune`` -> dataset names.
     """
@@ -113,13 +117,13 @@ def variant_pipeline(variant: Variant, steps: Steps) -> Pipeline:
     nodes += [
         node(
             steps.train,
-            inputs={"parameters": "config", **data, "checkpoint_dir": "params:checkpoint_dir"},
+            inputs={"parameters": "config", **data, **FOLDERS},
             outputs=["model", "history"],
             name="train",
         ),
         node(plot_training_curves, inputs="history", outputs="training_curves", name="plot"),
     ]
-    external = {*steps.resolve_inputs, *data.values(), "params:checkpoint_dir"}
+    external = {*steps.resolve_inputs, *data.values(), *FOLDERS.values()}
     return Pipeline(
         nodes,
         namespace=variant.namespace,
@@ -258,11 +262,14 @@ def train_variant(
     *,
     seed: int,
     checkpoint_dir: str,
+    tensorboard_dir: str,
 ) -> tuple[keras.Model, dict[str, Any]]:
     """Train a variant's model with its ``training`` block (see
     :func:`imgclf.training.fit.train_model`) on images read at its ``image`` settings (or
     on precomputed arrays), and log the result. A killed run resumes from its backup in
-    ``checkpoint_dir/<variant>`` when run again with the same parameters and data."""
+    ``checkpoint_dir/<variant>`` when run again with the same parameters and data; with
+    ``training.callbacks.tensorboard`` on, each run writes TensorBoard logs to
+    ``tensorboard_dir/<variant>/<start time>``."""
     model, history = train_model(
         model,
         train,
@@ -273,6 +280,7 @@ def train_variant(
         seed=seed,
         backup_dir=Path(checkpoint_dir) / parameters["name"],
         fingerprint=parameters,
+        tensorboard_dir=Path(tensorboard_dir) / parameters["name"] / time.strftime("%Y%m%d-%H%M%S"),
     )
     logger.info(
         "%s: best %s %.4f at epoch %s of %d (%.1f s)",

@@ -31,6 +31,7 @@ Every training pipeline reads the same block, e.g. in a Kedro parameter file::
           patience: 2
           min_lr: 1.0e-6
         backup_and_restore: true  # re-running after a kill resumes at the last finished epoch
+        tensorboard: false      # TensorBoard logs of each run (see train_model's tensorboard_dir)
       monitor: val_accuracy     # the metric that picks the history's best epoch
       deterministic: false      # TensorFlow op determinism: exact repeats, slower
       cache: true               # keep decoded images in memory after the first epoch
@@ -105,6 +106,7 @@ class CallbacksConfig:
     early_stopping: EarlyStoppingConfig | None = None
     reduce_lr_on_plateau: ReduceLROnPlateauConfig | None = None
     backup_and_restore: bool = True
+    tensorboard: bool = False
 
 
 @dataclasses.dataclass(frozen=True)
@@ -227,8 +229,9 @@ def _callbacks(config: Any) -> CallbacksConfig:
     ):
         if values.get(name) is not None:
             values[name] = _monitoring_callback(values[name], cls, f"training.callbacks.{name}")
-    if "backup_and_restore" in values:
-        _boolean(values["backup_and_restore"], "training.callbacks.backup_and_restore")
+    for name in ("backup_and_restore", "tensorboard"):
+        if name in values:
+            _boolean(values[name], f"training.callbacks.{name}")
     return CallbacksConfig(**values)
 
 

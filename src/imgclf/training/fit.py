@@ -150,6 +150,7 @@ def train_model(
     backup_dir: str | Path | None = None,
     fingerprint: Any = None,
     extra_callbacks: Sequence[keras.callbacks.Callback] = (),
+    tensorboard_dir: str | Path | None = None,
 ) -> tuple[keras.Model, dict[str, Any]]:
     """Compile and fit ``model`` on the train index, validating on the val index.
 
@@ -169,6 +170,9 @@ def train_model(
             settings (e.g. the model's parameters). A backup made with other
             settings or other data is discarded instead of resumed.
         extra_callbacks: more callbacks (e.g. an Optuna pruning callback).
+        tensorboard_dir: the folder of this run's TensorBoard logs (``train/`` and
+            ``validation/``, per epoch) when ``training.callbacks.tensorboard`` is on;
+            None writes none.
 
     Returns:
         The trained model (with the best weights when early stopping restores
@@ -208,6 +212,8 @@ def train_model(
     )
     configured = _configured_callbacks(training)
     callbacks = [epoch_log, *configured, *extra_callbacks]
+    if training.callbacks.tensorboard and tensorboard_dir is not None:
+        callbacks.append(keras.callbacks.TensorBoard(str(tensorboard_dir)))
     if folder is not None:
         # Last, so that an epoch's state is saved after every other callback changed it.
         callbacks += [

@@ -106,6 +106,7 @@ def test_every_variant_trains_and_the_tuned_one_uses_its_best_trial(two_class_sp
         "image": IMAGE,
         "seed": 0,
         "checkpoint_dir": str(tmp_path / "checkpoints"),
+        "tensorboard_dir": str(tmp_path / "tensorboard"),
         "scratch_cnn": {
             "defaults": TINY_DEFAULTS,
             "shallow": {},

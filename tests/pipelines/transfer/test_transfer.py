@@ -105,6 +105,7 @@ def test_cached_features_of_another_backbone_or_augmentation_are_refused(
         "classes": two_class_split_32["classes"],
         "seed": 0,
         "checkpoint_dir": str(tmp_path),
+        "tensorboard_dir": str(tmp_path),
     }
     other = resolve_variant(
         IMAGE, BACKBONE, DEFAULTS, {"backbone": {"name": "resnet50"}}, name="t.a"

@@ -93,6 +93,7 @@ def finetune(
     classes: list[str],
     seed: int,
     checkpoint_dir: str,
+    tensorboard_dir: str,
 ) -> tuple[keras.Model, dict[str, Any]]:
     """Unfreeze a copy of the transfer model as ``unfreeze`` says and train it on; a
     killed run resumes from its backup in ``checkpoint_dir/<variant>``."""
@@ -108,6 +109,7 @@ def finetune(
         classes,
         seed=seed,
         checkpoint_dir=checkpoint_dir,
+        tensorboard_dir=tensorboard_dir,
     )
     return without_optimizer(model), {
         "source": parameters["source"],

@@ -8,7 +8,8 @@ sets its own ``training.augmentation``. See :func:`imgclf.pipelines.family.varia
 for the nodes and outputs.
 
 Parameters: ``params:finetune.defaults`` merged with ``params:finetune.<variant>``,
-``transfer.<from>.config``, ``params:seed`` and ``params:checkpoint_dir``.
+``transfer.<from>.config``, ``params:seed``,
+``params:checkpoint_dir`` and ``params:tensorboard_dir``.
 """
 
 from __future__ import annotations

@@ -59,6 +59,7 @@ def train_cnn(
     classes: list[str],
     seed: int,
     checkpoint_dir: str,
+    tensorboard_dir: str,
 ) -> tuple[keras.Model, dict[str, Any]]:
     """Build the variant's CNN and train it; a killed run resumes from its backup in
     ``checkpoint_dir/<variant>`` when run again with the same parameters and data."""
@@ -71,6 +72,7 @@ def train_cnn(
         classes,
         seed=seed,
         checkpoint_dir=checkpoint_dir,
+        tensorboard_dir=tensorboard_dir,
     )
 
 

@@ -6,7 +6,7 @@ kedro-viz); see :func:`imgclf.pipelines.family.variant_pipeline` for the nodes a
 outputs. Parameters: ``params:scratch_cnn.defaults`` merged with
 ``params:scratch_cnn.<variant>``, and the project-wide ``params:image`` (its
 ``color_mode: auto`` decided by ``train_index``), ``params:seed`` and
-``params:checkpoint_dir``.
+``params:checkpoint_dir`` and ``params:tensorboard_dir``.
 """
 
 from __future__ import annotations

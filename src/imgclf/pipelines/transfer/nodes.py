@@ -205,6 +205,7 @@ def train_on_features(
     classes: list[str],
     seed: int,
     checkpoint_dir: str,
+    tensorboard_dir: str,
 ) -> tuple[keras.Model, dict[str, Any]]:
     """Train the variant's head on the cached backbone features; return the whole model
     (backbone + trained head), which takes raw pixels.
@@ -223,6 +224,7 @@ def train_on_features(
         classes,
         seed=seed,
         checkpoint_dir=checkpoint_dir,
+        tensorboard_dir=tensorboard_dir,
     )
     return _trained(network.model, history, features="cached")
 
@@ -235,6 +237,7 @@ def train_on_images(
     classes: list[str],
     seed: int,
     checkpoint_dir: str,
+    tensorboard_dir: str,
 ) -> tuple[keras.Model, dict[str, Any]]:
     """Train the variant's head on (augmented) images run through the frozen backbone."""
     set_seeds(seed)
@@ -247,6 +250,7 @@ def train_on_images(
         classes,
         seed=seed,
         checkpoint_dir=checkpoint_dir,
+        tensorboard_dir=tensorboard_dir,
     )
     return _trained(model, history, features="computed every epoch")
 

@@ -12,7 +12,8 @@ uses it and reused by the next run while its inputs are unchanged. Other variant
 
 Parameters: ``params:transfer.defaults`` merged with ``params:transfer.<variant>``, the
 shared ``params:backbone`` and ``params:image`` under the variant's own keys,
-``params:transfer.features``, ``params:seed`` and ``params:checkpoint_dir``.
+``params:transfer.features``, ``params:seed``,
+``params:checkpoint_dir`` and ``params:tensorboard_dir``.
 """
 
 from __future__ import annotations
