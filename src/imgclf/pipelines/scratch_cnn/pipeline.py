@@ -5,7 +5,7 @@ One template, instantiated under a namespace per variant (one collapsible box ea
 kedro-viz); see :func:`imgclf.pipelines.family.variant_pipeline` for the nodes and
 outputs. Parameters: ``params:scratch_cnn.defaults`` merged with
 ``params:scratch_cnn.<variant>``, and the project-wide ``params:image`` (its
-``color_mode: auto`` decided by ``train_index``), ``params:seed`` and
+``color_mode: auto`` decided by ``train_index``), ``params:seed``,
 ``params:checkpoint_dir`` and ``params:tensorboard_dir``.
 """
 
