@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import io
-import json
 import os
 import shutil
 import signal
@@ -339,8 +338,8 @@ def kedro_environment() -> dict[str, str]:
 
 def kill_once_a_backup_has_epochs(project: Path, command: list[str], epochs: int = 2) -> str:
     """Start ``command`` in ``project`` and SIGKILL it (its whole process group) as soon as
-    some variant's training backup holds ``epochs`` finished epochs; return that variant's
-    name (e.g. ``scratch_cnn.deep``). Fails the test if no backup gets there."""
+    some variant's checkpoint of ``epochs`` finished epochs is written; return that
+    variant's name (e.g. ``scratch_cnn.deep``). Fails the test if none gets there."""
     running = subprocess.Popen(
         command,
         cwd=project,
@@ -353,15 +352,10 @@ def kill_once_a_backup_has_epochs(project: Path, command: list[str], epochs: int
     killed_at = None
     deadline = time.monotonic() + 300
     while killed_at is None and time.monotonic() < deadline and running.poll() is None:
-        for metadata in checkpoints.glob("*/keras/training_metadata.json"):
-            try:
-                epochs_done = json.loads(metadata.read_text())["epoch"]
-            except (OSError, ValueError):
-                continue  # being written
-            if epochs_done >= epochs:
-                os.killpg(running.pid, signal.SIGKILL)
-                killed_at = metadata.parent.parent.name
-                break
+        for checkpoint in checkpoints.glob(f"*/epoch-{epochs:04d}.npz"):
+            os.killpg(running.pid, signal.SIGKILL)
+            killed_at = checkpoint.parent.name
+            break
         time.sleep(0.1)
     running.wait(timeout=60)
     assert killed_at is not None, f"training never got to epoch {epochs}"

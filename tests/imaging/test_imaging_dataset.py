@@ -88,10 +88,13 @@ def test_training_shuffles_every_epoch_without_changing_pixels(
 ) -> None:
     cache_setting = str(tmp_path / "cache" / "images") if cache == "file" else cache
     dataset = make_dataset(
-        index, CLASSES, image_size=SIZE, batch_size=3, training=True, cache=cache_setting
-    )
-    first_images, first_labels = collect(dataset)
-    second_images, _ = collect(dataset)
+        index, CLASSES, image_size=SIZE, batch_size=3, training=True, cache=cache_setting,
+        epochs=2,
+    )  # fmt: skip
+    assert dataset.cardinality().numpy() == 2 * 4  # 10 images in batches of 3, twice
+    images, labels = collect(dataset)
+    first_images, second_images = images[:IMAGE_COUNT], images[IMAGE_COUNT:]
+    first_labels = labels[:IMAGE_COUNT]
     first_order = image_positions(first_images)
     assert sorted(first_order) == list(range(IMAGE_COUNT))
     assert first_order != list(range(IMAGE_COUNT))
@@ -116,9 +119,10 @@ def test_same_seed_is_reproducible_and_epochs_differ(index: pd.DataFrame) -> Non
     def two_epochs(seed: int) -> list[np.ndarray]:
         dataset = make_dataset(
             index, CLASSES, image_size=SIZE, batch_size=4, training=True,
-            augmentation=AUGMENTATION, seed=seed,
+            augmentation=AUGMENTATION, seed=seed, epochs=2,
         )  # fmt: skip
-        return [array for _ in range(2) for array in collect(dataset)]
+        images, labels = collect(dataset)
+        return [images[:IMAGE_COUNT], labels[:IMAGE_COUNT], images[IMAGE_COUNT:]]
 
     first = two_epochs(seed=1)
     again = two_epochs(seed=1)
@@ -138,12 +142,11 @@ def test_same_seed_is_reproducible_in_fresh_processes(index: pd.DataFrame, tmp_p
         from imgclf.imaging.dataset import make_dataset
         dataset = make_dataset(
             pd.read_csv({str(index_path)!r}), {CLASSES!r}, image_size={SIZE}, batch_size=4,
-            training=True, augmentation={AUGMENTATION!r}, seed=5,
+            training=True, augmentation={AUGMENTATION!r}, seed=5, epochs=2,
         )
         digest = hashlib.sha256()
-        for _ in range(2):
-            for images, labels in dataset:
-                digest.update(images.numpy().tobytes() + labels.numpy().tobytes())
+        for images, labels in dataset:
+            digest.update(images.numpy().tobytes() + labels.numpy().tobytes())
         print(digest.hexdigest())
         """
     )
@@ -155,6 +158,27 @@ def test_same_seed_is_reproducible_in_fresh_processes(index: pd.DataFrame, tmp_p
     assert all(process.returncode == 0 for process in processes)
     assert digests[0] == digests[1]
     assert len(digests[0]) == len(hashlib.sha256().hexdigest())
+
+
+@pytest.mark.parametrize("cache", [True, False])
+def test_a_stream_that_starts_at_a_later_epoch_repeats_that_epoch(
+    index: pd.DataFrame, cache: bool
+) -> None:
+    """What a resumed fit relies on: epoch k's order and augmentation do not depend on
+    the epochs before it."""
+
+    def epochs(first: int) -> np.ndarray:
+        dataset = make_dataset(
+            index, CLASSES, image_size=SIZE, batch_size=4, training=True, cache=cache,
+            augmentation=AUGMENTATION, seed=3, first_epoch=first, epochs=3,
+        )  # fmt: skip
+        return collect(dataset)[0]
+
+    whole, from_second, from_third = epochs(0), epochs(1), epochs(2)
+    assert len(from_third) == IMAGE_COUNT
+    np.testing.assert_array_equal(from_second, whole[IMAGE_COUNT:])
+    np.testing.assert_array_equal(from_third, whole[2 * IMAGE_COUNT :])
+    assert not np.array_equal(whole[:IMAGE_COUNT], whole[IMAGE_COUNT : 2 * IMAGE_COUNT])
 
 
 def test_unknown_labels_are_named(index: pd.DataFrame) -> None:
@@ -184,6 +208,8 @@ def test_empty_index_and_missing_columns(index: pd.DataFrame) -> None:
         ({"seed": -1}, "seed"),
         ({"shuffle_buffer": 0}, "shuffle_buffer"),
         ({"cache": ""}, "cache"),
+        ({"training": True, "first_epoch": 2, "epochs": 2}, "first_epoch must be in"),
+        ({"training": True, "epochs": 0}, "epochs must be a positive int"),
         ({"color_mode": "rgba"}, "color_mode"),
         ({"image_size": (8, 0)}, "image size"),
     ],

@@ -53,6 +53,11 @@ def test_defaults_and_nested_blocks_are_parsed():
         ({"augmentation": {"spin": 1}}, "unknown key(s) in augmentation: spin"),
         ({"verbose": "loud"}, "training.verbose must be auto, 0, 1 or 2"),
         ({"deterministic": "yes"}, "training.deterministic must be true or false"),
+        ({"restore_best": 1}, "training.restore_best must be true or false"),
+        (
+            {"callbacks": {"early_stopping": {"restore_best_weights": True}}},
+            "early_stopping.restore_best_weights is replaced by training.restore_best",
+        ),
         (
             {"callbacks": {"tensorboard": "on"}},
             "training.callbacks.tensorboard must be true or false",

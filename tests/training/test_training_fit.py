@@ -184,7 +184,8 @@ class Crash(Exception):
 
 
 class CrashAfterEpoch(keras.callbacks.Callback):
-    """Stand-in for a kill: raises at the end of an epoch, before the backup of that epoch."""
+    """Stand-in for a kill: raises at the end of an epoch, before the checkpoint of that
+    epoch is written."""
 
     def __init__(self, epoch: int):
         super().__init__()
@@ -200,24 +201,28 @@ RESUMABLE = {
     "batch_size": 4,
     "optimizer": {"name": "sgd", "learning_rate": 0.1},
     "schedule": {"name": "exponential", "decay_rate": 0.5},
+    "augmentation": {"rotation": 0.1, "horizontal_flip": True},
     "callbacks": {"early_stopping": {"monitor": "val_loss", "patience": 20}},
 }
+
+
+def checkpoints(folder: Path) -> list[str]:
+    return sorted(path.name for path in folder.iterdir())
+
+
+def crash_after(split, training, epoch, backup, **options):
+    with pytest.raises(Crash):
+        fit(split, training, backup_dir=backup, extra_callbacks=[CrashAfterEpoch(epoch)], **options)
 
 
 def test_a_crashed_fit_resumes_at_its_last_finished_epoch(two_class_split, tmp_path):
     backup = tmp_path / "backup"
     _, uninterrupted = fit(two_class_split, RESUMABLE)
-    with pytest.raises(Crash):
-        fit(
-            two_class_split,
-            RESUMABLE,
-            backup_dir=backup,
-            fingerprint={"run": 1},
-            extra_callbacks=[CrashAfterEpoch(4)],
-        )
-    assert json.loads((backup / "epochs.json").read_text())[-1]["epoch"] == 4
-    state = json.loads((backup / "callback_state.json").read_text())
-    assert state["epochs_done"] == 3  # epoch 4 had not been backed up when it crashed
+    crash_after(two_class_split, RESUMABLE, 4, backup, fingerprint={"run": 1})
+    # epoch 4 had not been saved when it crashed; the two newest are kept, and the best
+    best = json.loads(str(np.load(backup / "epoch-0003.npz")["state"]))["best_epoch"]
+    kept = {"epoch-0002.npz", "epoch-0003.npz", f"epoch-{best:04d}.npz"}
+    assert checkpoints(backup) == sorted(kept)
 
     model, resumed = fit(two_class_split, RESUMABLE, backup_dir=backup, fingerprint={"run": 1})
     assert resumed["resumed_at_epoch"] == 3
@@ -226,8 +231,10 @@ def test_a_crashed_fit_resumes_at_its_last_finished_epoch(two_class_split, tmp_p
     assert [row["learning_rate"] for row in resumed["epochs"]] == pytest.approx(
         [row["learning_rate"] for row in uninterrupted["epochs"]]
     )
-    for before, after in zip(uninterrupted["epochs"][:3], resumed["epochs"][:3]):
-        assert after["loss"] == pytest.approx(before["loss"], rel=1e-5)
+    # the epochs after the resume shuffled and augmented as the uninterrupted ones did
+    for before, after in zip(uninterrupted["epochs"], resumed["epochs"], strict=True):
+        assert after["loss"] == pytest.approx(before["loss"], rel=1e-4)
+        assert after["val_loss"] == pytest.approx(before["val_loss"], rel=1e-4)
     assert not backup.exists()  # removed when training ended
     assert model.optimizer.iterations.numpy() == 6 * 4
 
@@ -242,27 +249,122 @@ def test_early_stopping_counts_on_across_a_resume(two_class_split, tmp_path):
     _, uninterrupted = fit(two_class_split, stalled)
     assert uninterrupted["epochs_run"] == 4
     backup = tmp_path / "backup"
-    with pytest.raises(Crash):
-        fit(two_class_split, stalled, backup_dir=backup, extra_callbacks=[CrashAfterEpoch(3)])
+    crash_after(two_class_split, stalled, 3, backup)
     _, resumed = fit(two_class_split, stalled, backup_dir=backup)
     assert resumed["resumed_at_epoch"] == 2
     assert resumed["epochs_run"] == 4  # not 2 + 4: the patience counter was restored
     assert resumed["stopped_early"]
 
 
-def test_a_backup_of_other_settings_is_discarded_not_resumed(two_class_split, tmp_path):
+def test_a_fit_killed_after_early_stopping_ended_it_trains_no_more(two_class_split, tmp_path):
+    stalled = {
+        "epochs": 12,
+        "batch_size": 4,
+        "optimizer": {"learning_rate": 1e-9},
+        "callbacks": {"early_stopping": {"monitor": "val_loss", "patience": 1, "min_delta": 0.1}},
+    }
     backup = tmp_path / "backup"
+
+    class CrashAtTheEnd(keras.callbacks.Callback):
+        def on_train_end(self, logs=None):
+            raise Crash
+
     with pytest.raises(Crash):
-        fit(
-            two_class_split,
-            RESUMABLE,
-            backup_dir=backup,
-            fingerprint={"run": 1},
-            extra_callbacks=[CrashAfterEpoch(3)],
-        )
+        fit(two_class_split, stalled, backup_dir=backup, extra_callbacks=[CrashAtTheEnd()])
+    _, resumed = fit(two_class_split, stalled, backup_dir=backup)
+    assert resumed["resumed_at_epoch"] == resumed["epochs_run"] == 2
+    assert resumed["stopped_early"]
+
+
+def test_a_backup_of_other_settings_is_discarded_not_resumed(two_class_split, tmp_path, caplog):
+    backup = tmp_path / "backup"
+    crash_after(two_class_split, RESUMABLE, 3, backup, fingerprint={"run": 1})
     _, history = fit(two_class_split, RESUMABLE, backup_dir=backup, fingerprint={"run": 2})
     assert history["resumed_at_epoch"] == 0
     assert len(history["epochs"]) == 6
+    assert "made with other settings, data or starting weights" in caplog.text
+
+
+def test_a_backup_of_other_starting_weights_is_discarded(two_class_split, tmp_path):
+    """Fine-tuning starts from a trained model: retrained, it is another run."""
+    backup = tmp_path / "backup"
+    crash_after(two_class_split, RESUMABLE, 3, backup)
+    set_seeds(99)
+    other_start = small_model()
+    _, history = fit(two_class_split, RESUMABLE, backup_dir=backup, model=other_start)
+    assert history["resumed_at_epoch"] == 0
+
+
+@pytest.mark.parametrize("damage", ["truncate", "empty", "garbage"])
+def test_a_damaged_checkpoint_is_set_aside_and_an_older_one_resumed(
+    two_class_split, tmp_path, caplog, damage
+):
+    backup = tmp_path / "backup"
+    _, uninterrupted = fit(two_class_split, RESUMABLE)
+    crash_after(two_class_split, RESUMABLE, 4, backup)
+    newest = backup / "epoch-0003.npz"
+    if damage == "truncate":
+        newest.write_bytes(newest.read_bytes()[: newest.stat().st_size // 2])
+    elif damage == "empty":
+        newest.write_bytes(b"")
+    else:
+        newest.write_bytes(b"PK\x03\x04" + bytes(200))
+
+    model, resumed = fit(two_class_split, RESUMABLE, backup_dir=backup)
+    assert resumed["resumed_at_epoch"] == 2
+    assert f"Set aside checkpoint {newest}" in caplog.text
+    for before, after in zip(uninterrupted["epochs"], resumed["epochs"], strict=True):
+        assert after["loss"] == pytest.approx(before["loss"], rel=1e-4)
+    assert model.predict(np.zeros((1, 16, 16, 1)), verbose=0).shape == (1, 2)
+
+
+def test_when_no_checkpoint_is_readable_training_starts_from_scratch(
+    two_class_split, tmp_path, caplog
+):
+    backup = tmp_path / "backup"
+    crash_after(two_class_split, RESUMABLE, 3, backup)
+    for path in backup.iterdir():
+        path.write_bytes(path.read_bytes()[:100])
+    _, history = fit(two_class_split, RESUMABLE, backup_dir=backup)
+    assert history["resumed_at_epoch"] == 0 and history["epochs_run"] == 6
+    assert "No readable checkpoint left" in caplog.text
+    assert caplog.text.count("Set aside checkpoint") == 2
+
+
+def test_training_ends_on_the_best_epochs_weights(two_class_split):
+    jumpy = {"epochs": 6, "batch_size": 4, "optimizer": {"name": "sgd", "learning_rate": 0.5}}
+    model, history = fit(two_class_split, {**jumpy, "monitor": "val_loss"})
+    best = history["epochs"][history["best_epoch"] - 1]
+    assert history["weights_from_epoch"] == history["best_epoch"]
+    assert best["val_loss"] == min(row["val_loss"] for row in history["epochs"])
+    val_loss = model.evaluate(validation_images(two_class_split), verbose=0)[0]
+    assert val_loss == pytest.approx(best["val_loss"], rel=1e-4)
+
+    model, history = fit(two_class_split, {**jumpy, "monitor": "val_loss", "restore_best": False})
+    assert history["weights_from_epoch"] == 6
+    val_loss = model.evaluate(validation_images(two_class_split), verbose=0)[0]
+    assert val_loss == pytest.approx(history["epochs"][-1]["val_loss"], rel=1e-4)
+
+
+def test_the_best_epoch_survives_a_resume(two_class_split, tmp_path):
+    jumpy = {
+        "epochs": 6, "batch_size": 4, "optimizer": {"name": "sgd", "learning_rate": 0.5},
+        "monitor": "val_loss",
+    }  # fmt: skip
+    _, uninterrupted = fit(two_class_split, jumpy)
+    backup = tmp_path / "backup"
+    crash_after(two_class_split, jumpy, 5, backup)
+    model, resumed = fit(two_class_split, jumpy, backup_dir=backup)
+    assert resumed["weights_from_epoch"] == uninterrupted["weights_from_epoch"]
+    best = resumed["epochs"][resumed["best_epoch"] - 1]
+    val_loss = model.evaluate(validation_images(two_class_split), verbose=0)[0]
+    assert val_loss == pytest.approx(best["val_loss"], rel=1e-4)
+
+
+def validation_images(split):
+    from imgclf.imaging.dataset import make_dataset
+
+    return make_dataset(split["val"], split["classes"], image_size=16, color_mode="grayscale")
 
 
 DETERMINISTIC_RUN = """

@@ -1,12 +1,16 @@
 """Build a ``tf.data`` input pipeline from an image index.
 
 An index is a pandas DataFrame with at least the columns ``path`` (a local path
-or fsspec URL) and ``label`` (a class name), one row per valid image. The
+or fsspec URL) and ``label`` (a class name), one row per valid image. An evaluation
 pipeline is::
 
     (path, label id) -> parallel decode + resize (read_image, order kept)
-      -> cache -> [training: shuffle] -> batch -> uint8 to float32
-      -> [training: augment with per-batch seeds] -> prefetch
+      -> cache -> batch -> uint8 to float32 -> prefetch
+
+and a training pipeline is a stream of epochs ``first_epoch .. epochs - 1``, each::
+
+    cached images -> shuffle (seeded by seed and epoch) -> batch -> uint8 to float32
+      -> augment (each batch seeded by seed, epoch and batch number)
 
 tf.data's autotuner is on only when TensorFlow sees a GPU (see ``_options``).
 
@@ -15,18 +19,19 @@ float32 per batch. With ``cache=False`` a training pipeline shuffles the
 (path, label) pairs before decoding instead, so that the shuffle buffer holds
 file names rather than decoded images.
 
-Randomness (shuffle order and augmentation) is a function of ``seed`` alone,
-unless a TensorFlow global seed is set (``tf.random.set_seed`` /
-``keras.utils.set_random_seed``), in which case it depends on both. Each new
-iteration over the dataset (each epoch) gets a new, equally reproducible order
-and augmentation.
+Randomness (shuffle order and augmentation) is a function of ``seed`` and the epoch
+number alone, unless a TensorFlow global seed is set (``tf.random.set_seed`` /
+``keras.utils.set_random_seed``), in which case it depends on both. So epoch ``k`` is the
+same whether the stream starts at epoch 0 or at ``k`` (a resumed fit), and every epoch
+gets its own order and augmentation.
 """
 
 from __future__ import annotations
 
 import functools
 import logging
-from collections.abc import Iterable, Mapping, Sequence
+import math
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -73,6 +78,8 @@ def make_dataset(
     shuffle_buffer: int | None = None,
     cache: bool | str = True,
     background: int = 255,
+    first_epoch: int = 0,
+    epochs: int = 1,
 ) -> tf.data.Dataset:
     """Build a batched ``tf.data.Dataset`` of ``(images, labels)`` from an index.
 
@@ -82,8 +89,8 @@ def make_dataset(
         image_size: output size, an int (square) or ``(height, width)``.
         color_mode: "rgb" (3 channels) or "grayscale" (1 channel).
         batch_size: images per batch; the last batch may be smaller.
-        training: shuffle each epoch and apply ``augmentation``. When False the
-            index order is kept and nothing is augmented.
+        training: a stream of shuffled, augmented epochs (see ``first_epoch`` and
+            ``epochs``). When False, one pass in index order, nothing augmented.
         augmentation: augmentation settings (see
             :func:`imgclf.imaging.augment.parse_augmentation`); validated even
             when ``training`` is False, used only when it is True.
@@ -93,6 +100,9 @@ def make_dataset(
             file prefix (reused if it already exists: remove it when the index
             changes), False does not cache.
         background: grey level that transparent pixels are composited over.
+        first_epoch: training only: the number (from 0) of the stream's first epoch.
+        epochs: training only: the stream ends before epoch ``epochs``, so it holds
+            ``epochs - first_epoch`` epochs of ``ceil(len(index) / batch_size)`` batches.
 
     Returns:
         A dataset yielding float32 images ``(batch, height, width, channels)``
@@ -115,11 +125,10 @@ def make_dataset(
     buffer_size = len(index) if shuffle_buffer is None else shuffle_buffer
     _check_positive_int(buffer_size, "shuffle_buffer")
 
+    if training:
+        _check_epochs(first_epoch, epochs)
+
     paths = [str(path) for path in index["path"]]
-    dataset = tf.data.Dataset.from_tensor_slices((paths, label_ids))
-    shuffle_paths = training and cache is False
-    if shuffle_paths:
-        dataset = dataset.shuffle(buffer_size, seed=seed, reshuffle_each_iteration=True)
     decode = functools.partial(
         _decode_element,
         read=functools.partial(
@@ -127,12 +136,34 @@ def make_dataset(
         ),
         shape=(height, width, channels),
     )
-    dataset = dataset.map(decode, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
-    dataset = _cached(dataset, cache)
-    if training and not shuffle_paths:
-        dataset = dataset.shuffle(buffer_size, seed=seed, reshuffle_each_iteration=True)
-    dataset = dataset.batch(batch_size)
-    dataset = _to_float_and_augment(dataset, training, augmentation_config, seed)
+    elements = tf.data.Dataset.from_tensor_slices((paths, label_ids))
+    # Without a cache, shuffle the file names and decode afterwards: the shuffle buffer
+    # then holds names, not images.
+    decode_after_shuffle = training and cache is False
+    if not decode_after_shuffle:
+        elements = _cached(_decode(elements, decode), cache)
+    if training:
+        batches_per_epoch = math.ceil(len(index) / batch_size)
+        dataset = epoch_stream(
+            elements,
+            seed=seed,
+            first_epoch=first_epoch,
+            epochs=epochs,
+            shuffle_buffer=buffer_size,
+            batch_size=batch_size,
+            before_batching=(lambda shuffled: _decode(shuffled, decode))
+            if decode_after_shuffle
+            else None,
+        )
+        dataset = _augment(
+            _to_float(dataset),
+            augmentation_config,
+            seed=seed,
+            first_epoch=first_epoch,
+            batches_per_epoch=batches_per_epoch,
+        )
+    else:
+        dataset = _to_float(elements.batch(batch_size))
     logger.info(
         "Built %s dataset: %d images, %d classes, %dx%dx%d, batch %d, augmentation %s",
         "training" if training else "evaluation",
@@ -220,22 +251,94 @@ def _cached(dataset: tf.data.Dataset, cache: bool | str) -> tf.data.Dataset:
     return dataset
 
 
-def _to_float_and_augment(
-    dataset: tf.data.Dataset, training: bool, config: AugmentationConfig, seed: int
+def epoch_stream(
+    elements: tf.data.Dataset,
+    *,
+    seed: int,
+    first_epoch: int,
+    epochs: int,
+    shuffle_buffer: int,
+    batch_size: int,
+    before_batching: Callable[[tf.data.Dataset], tf.data.Dataset] | None = None,
 ) -> tf.data.Dataset:
-    """Convert batches to float32 and, when training, augment them with per-batch seeds."""
-    if not training or config.is_identity:
-        return dataset.map(
-            lambda images, labels: (tf.cast(images, tf.float32), labels),
-            num_parallel_calls=tf.data.AUTOTUNE,
-            deterministic=True,
+    """Batches of epochs ``first_epoch .. epochs - 1`` of ``elements``, one epoch after
+    the other, each shuffled with the seed :func:`epoch_seed` ``(seed, epoch)`` and batched
+    on its own (``before_batching`` is applied to the shuffled elements first, e.g. to
+    decode them).
+
+    Epoch ``k`` is therefore the same in every stream that holds it: a fit resumed at epoch
+    ``k`` sees what the uninterrupted fit saw. Give Keras' ``fit``
+    ``steps_per_epoch=ceil(len(elements) / batch_size)`` and ``initial_epoch=first_epoch``.
+    """
+    _check_epochs(first_epoch, epochs)
+
+    def one_epoch(epoch: int) -> tf.data.Dataset:
+        shuffled = elements.shuffle(
+            shuffle_buffer, seed=epoch_seed(seed, epoch), reshuffle_each_iteration=False
         )
-    batch_seeds = tf.data.Dataset.random(seed=seed, rerandomize_each_iteration=True).batch(2)
+        if before_batching is not None:
+            shuffled = before_batching(shuffled)
+        return shuffled.batch(batch_size)
 
-    def augment(batch: tuple[tf.Tensor, tf.Tensor], batch_seed: tf.Tensor):
+    def epochs_from(first: int, stop: int) -> tf.data.Dataset:
+        # A balanced tree of concatenations: each epoch's iterator (and so its read of a
+        # cache) starts only when the epoch before it has ended.
+        if stop - first == 1:
+            return one_epoch(first)
+        middle = (first + stop) // 2
+        return epochs_from(first, middle).concatenate(epochs_from(middle, stop))
+
+    return epochs_from(first_epoch, epochs)
+
+
+def epoch_seed(seed: int, epoch: int) -> int:
+    """The seed of epoch ``epoch`` (from 0) of a stream seeded ``seed``."""
+    return seed * _EPOCH_SEED_STRIDE + epoch
+
+
+# Epoch seeds of different seeds never meet for runs of fewer epochs than this.
+_EPOCH_SEED_STRIDE = 1_000_003
+
+
+def _check_epochs(first_epoch: object, epochs: object) -> None:
+    _check_positive_int(epochs, "epochs")
+    if isinstance(first_epoch, bool) or not isinstance(first_epoch, int | np.integer):
+        raise ValueError(f"first_epoch must be an int; got {first_epoch!r}")
+    if not 0 <= first_epoch < epochs:
+        raise ValueError(f"first_epoch must be in [0, epochs={epochs}); got {first_epoch}")
+
+
+def _decode(elements: tf.data.Dataset, decode: Callable) -> tf.data.Dataset:
+    return elements.map(decode, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+
+
+def _to_float(batches: tf.data.Dataset) -> tf.data.Dataset:
+    return batches.map(
+        lambda images, labels: (tf.cast(images, tf.float32), labels),
+        num_parallel_calls=tf.data.AUTOTUNE,
+        deterministic=True,
+    )
+
+
+def _augment(
+    batches: tf.data.Dataset,
+    config: AugmentationConfig,
+    *,
+    seed: int,
+    first_epoch: int,
+    batches_per_epoch: int,
+) -> tf.data.Dataset:
+    """Augment batch ``b`` of epoch ``e`` with the seed ``[epoch_seed(seed, e), b]``."""
+    if config.is_identity:
+        return batches
+    numbers = tf.data.Dataset.range(first_epoch * batches_per_epoch, tf.int64.max)
+
+    def augment(batch: tuple[tf.Tensor, tf.Tensor], number: tf.Tensor):
         images, labels = batch
-        return augment_batch(tf.cast(images, tf.float32), batch_seed, config), labels
+        epoch, batch_in_epoch = number // batches_per_epoch, number % batches_per_epoch
+        batch_seed = tf.stack([seed * _EPOCH_SEED_STRIDE + epoch, batch_in_epoch])
+        return augment_batch(images, batch_seed, config), labels
 
-    return tf.data.Dataset.zip(dataset, batch_seeds).map(
+    return tf.data.Dataset.zip(batches, numbers).map(
         augment, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True
     )

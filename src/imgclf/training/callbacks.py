@@ -1,23 +1,21 @@
 """Callbacks that ``train_model`` adds to every fit.
 
-* :class:`EpochLog` records each epoch's metrics, learning rate and seconds,
-  logs a line per epoch, and keeps the rows on disk so that a resumed run's
-  history still starts at epoch 1.
-* :class:`CallbackState` carries the counters of EarlyStopping and
-  ReduceLROnPlateau (and EarlyStopping's best weights) across a resume:
-  ``keras.callbacks.BackupAndRestore`` restores the model and optimizer but
-  these callbacks would otherwise start counting again.
+* :class:`EpochLog` records each epoch's metrics, learning rate and seconds and logs a
+  line per epoch; a resumed fit starts from the rows of the epochs it resumes after.
+* :class:`BestEpoch` follows the best epoch by the training's ``monitor`` and keeps that
+  epoch's weights, so that training can end on them (``training.restore_best``).
 
-Both write to a run's backup folder, next to BackupAndRestore's files.
+:func:`callback_counters` and :func:`restore_callback_counters` carry the counters of
+EarlyStopping and ReduceLROnPlateau across a resume (see
+:mod:`imgclf.training.checkpoint`).
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import math
 import time
-from pathlib import Path
+from collections.abc import Sequence
 from typing import Any
 
 import keras
@@ -38,33 +36,29 @@ def current_learning_rate(optimizer: keras.optimizers.Optimizer) -> float:
     return float(f"{float(keras.ops.convert_to_numpy(optimizer.learning_rate)):.7g}")
 
 
+def lower_is_better(monitor: str) -> bool:
+    """Whether a smaller value of metric ``monitor`` is better (losses)."""
+    return "loss" in monitor
+
+
 class EpochLog(keras.callbacks.Callback):
     """Record per-epoch logs, learning rate and seconds; log one line per epoch.
 
     Args:
         epochs: the number of epochs of the fit (for the log line).
-        path: a JSON file to keep the rows in, or None to keep them in memory only.
-            Rows of epochs at or after the first epoch of this fit are dropped
-            when it starts, so a resumed fit continues the earlier rows.
+        rows: the rows of the epochs before this fit's first (a resumed fit).
         log_lines: whether to log a line per epoch (off when Keras shows a
             progress bar).
     """
 
-    def __init__(self, epochs: int, path: Path | None = None, *, log_lines: bool = True):
+    def __init__(self, epochs: int, rows: Sequence[dict[str, Any]] = (), *, log_lines: bool = True):
         super().__init__()
         self.epochs = epochs
-        self.path = path
         self.log_lines = log_lines
-        self.rows: list[dict[str, Any]] = []
+        self.rows: list[dict[str, Any]] = [dict(row) for row in rows]
         self._started: float | None = None
-        self.first_epoch: int | None = None
 
     def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
-        if self.first_epoch is None:
-            self.first_epoch = epoch
-            if self.path is not None and self.path.exists():
-                earlier = json.loads(self.path.read_text())
-                self.rows = [row for row in earlier if row["epoch"] <= epoch]
         self._started = time.perf_counter()
 
     def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
@@ -76,9 +70,6 @@ class EpochLog(keras.callbacks.Callback):
         row["learning_rate"] = current_learning_rate(self.model.optimizer)
         row["seconds"] = round(seconds, 3)
         self.rows.append(row)
-        if self.path is not None:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            _write_json_atomically(self.path, self.rows)
         if self.log_lines:
             metrics = " - ".join(
                 f"{name}: {value:.4f}"
@@ -95,78 +86,79 @@ class EpochLog(keras.callbacks.Callback):
             )
 
 
-class CallbackState(keras.callbacks.Callback):
-    """Save the counters of stateful callbacks after each epoch; restore them on resume.
+class BestEpoch(keras.callbacks.Callback):
+    """Follow the best epoch by ``monitor`` (lowest for a loss, highest otherwise; the
+    first of equal ones) and, with ``keep_weights``, keep a copy of its variables.
 
-    Put it after the callbacks it watches. State saved after epoch ``k`` is
-    restored only when the next fit starts at epoch ``k`` (what
-    BackupAndRestore resumes from); otherwise the callbacks start afresh.
-
-    Args:
-        callbacks: the callbacks to watch (EarlyStopping, ReduceLROnPlateau; others
-            are ignored).
-        folder: where the state file and EarlyStopping's best weights go.
+    Attributes:
+        epoch: the best epoch so far (from 1), or None.
+        value: its value of ``monitor``.
+        variables: the model's variables (``model.variables``) after that epoch, when
+            kept.
     """
 
-    def __init__(self, callbacks: list[keras.callbacks.Callback], folder: Path):
+    def __init__(self, monitor: str, *, keep_weights: bool):
         super().__init__()
-        self.watched = [
-            (callback, attributes)
-            for callback in callbacks
-            for kind, attributes in _STATE_ATTRIBUTES.items()
-            if isinstance(callback, kind)
-        ]
-        self.folder = folder
-        self._restored = False
-
-    @property
-    def _state_path(self) -> Path:
-        return self.folder / "callback_state.json"
-
-    def _weights_path(self, position: int) -> Path:
-        return self.folder / f"best_weights_{position}.npz"
-
-    def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
-        if self._restored:
-            return
-        self._restored = True
-        if epoch == 0 or not self._state_path.exists():
-            return
-        state = json.loads(self._state_path.read_text())
-        if state["epochs_done"] != epoch:
-            logger.warning(
-                "Callback state is from epoch %d but training resumes at epoch %d; "
-                "early stopping and learning-rate reduction start counting afresh",
-                state["epochs_done"],
-                epoch + 1,
-            )
-            return
-        for position, (callback, attributes) in enumerate(self.watched):
-            for name in attributes:
-                setattr(callback, name, state["callbacks"][position][name])
-            weights_path = self._weights_path(position)
-            if isinstance(callback, keras.callbacks.EarlyStopping) and weights_path.exists():
-                with np.load(weights_path) as stored:
-                    callback.best_weights = [stored[key] for key in sorted(stored, key=int)]
-        logger.info("Restored early-stopping and learning-rate counters at epoch %d", epoch + 1)
+        self.monitor = monitor
+        self.keep_weights = keep_weights
+        self.epoch: int | None = None
+        self.value: float | None = None
+        self.variables: list[np.ndarray] | None = None
 
     def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
-        self.folder.mkdir(parents=True, exist_ok=True)
-        for position, (callback, _) in enumerate(self.watched):
-            best_weights = getattr(callback, "best_weights", None)
-            # Saved only when EarlyStopping took new best weights at this epoch.
-            if best_weights is not None and getattr(callback, "best_epoch", None) == epoch:
-                arrays = {str(index): array for index, array in enumerate(best_weights)}
-                with self._weights_path(position).open("wb") as file:
-                    np.savez(file, **arrays)
-        state = {
-            "epochs_done": epoch + 1,
-            "callbacks": [
-                {name: _plain(getattr(callback, name)) for name in attributes}
-                for callback, attributes in self.watched
-            ],
-        }
-        _write_json_atomically(self._state_path, state)
+        value = (logs or {}).get(self.monitor)
+        if value is None or not math.isfinite(float(value)):
+            return
+        value = float(value)
+        if self.value is not None and not (
+            value < self.value if lower_is_better(self.monitor) else value > self.value
+        ):
+            return
+        self.epoch, self.value = epoch + 1, value
+        if self.keep_weights:
+            self.variables = [keras.ops.convert_to_numpy(v) for v in self.model.variables]
+
+    def restore(self, model: keras.Model) -> bool:
+        """Put the best epoch's variables back into ``model``; whether there were any."""
+        if self.variables is None:
+            return False
+        for variable, value in zip(model.variables, self.variables, strict=True):
+            variable.assign(value)
+        return True
+
+
+def watched_callbacks(callbacks: Sequence[keras.callbacks.Callback]) -> list[Any]:
+    """The callbacks among ``callbacks`` whose counters a resume restores."""
+    return [
+        callback
+        for callback in callbacks
+        if any(isinstance(callback, kind) for kind in _STATE_ATTRIBUTES)
+    ]
+
+
+def callback_counters(callbacks: Sequence[keras.callbacks.Callback]) -> list[dict[str, Any]]:
+    """The counters of each watched callback (see :func:`watched_callbacks`), JSON-ready."""
+    return [
+        {name: _plain(getattr(callback, name)) for name in _attributes(callback)}
+        for callback in watched_callbacks(callbacks)
+    ]
+
+
+def restore_callback_counters(
+    callbacks: Sequence[keras.callbacks.Callback], counters: Sequence[dict[str, Any]]
+) -> None:
+    """Set what :func:`callback_counters` returned back on the same callbacks. Call it
+    after their ``on_train_begin``, which resets them."""
+    watched = watched_callbacks(callbacks)
+    if len(watched) != len(counters):
+        raise ValueError(f"{len(counters)} callback states for {len(watched)} callbacks")
+    for callback, values in zip(watched, counters):
+        for name in _attributes(callback):
+            setattr(callback, name, values[name])
+
+
+def _attributes(callback: keras.callbacks.Callback) -> tuple[str, ...]:
+    return next(names for kind, names in _STATE_ATTRIBUTES.items() if isinstance(callback, kind))
 
 
 def _plain(value: Any) -> Any:
@@ -182,10 +174,3 @@ def _plain(value: Any) -> Any:
 def _finite_or_none(value: Any) -> float | None:
     value = float(value)
     return value if math.isfinite(value) else None
-
-
-def _write_json_atomically(path: Path, data: Any) -> None:
-    """Write JSON through a temporary file, so that a kill never leaves half a file."""
-    temporary = path.with_suffix(path.suffix + ".tmp")
-    temporary.write_text(json.dumps(data, indent=1))
-    temporary.replace(path)

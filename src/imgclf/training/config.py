@@ -23,7 +23,6 @@ Every training pipeline reads the same block, e.g. in a Kedro parameter file::
           mode: min             # min | max
           patience: 3
           min_delta: 0.0
-          restore_best_weights: true
         reduce_lr_on_plateau:   # null to switch off; needs schedule constant
           monitor: val_loss
           mode: min
@@ -33,6 +32,8 @@ Every training pipeline reads the same block, e.g. in a Kedro parameter file::
         backup_and_restore: true  # re-running after a kill resumes at the last finished epoch
         tensorboard: false      # TensorBoard logs of each run (see train_model's tensorboard_dir)
       monitor: val_accuracy     # the metric that picks the history's best epoch
+      restore_best: true        # end on the weights of the best epoch by `monitor`
+                                # (false: on the last epoch's)
       deterministic: false      # TensorFlow op determinism: exact repeats, slower
       cache: true               # keep decoded images in memory after the first epoch
       verbose: auto             # auto (progress bar on a terminal, a log line per epoch
@@ -85,7 +86,6 @@ class EarlyStoppingConfig:
     mode: str = "min"
     patience: int = 3
     min_delta: float = 0.0
-    restore_best_weights: bool = True
 
 
 @dataclasses.dataclass(frozen=True)
@@ -121,6 +121,7 @@ class TrainingConfig:
     augmentation: AugmentationConfig = dataclasses.field(default_factory=AugmentationConfig)
     callbacks: CallbacksConfig = CallbacksConfig()
     monitor: str = "val_accuracy"
+    restore_best: bool = True
     deterministic: bool = False
     cache: bool = True
     verbose: str | int = "auto"
@@ -167,7 +168,7 @@ def parse_training_config(config: Mapping[str, Any] | TrainingConfig | None) -> 
         values["callbacks"] = _callbacks(values["callbacks"])
     if "monitor" in values:
         _metric_name(values["monitor"], "training.monitor")
-    for name in ("deterministic", "cache"):
+    for name in ("restore_best", "deterministic", "cache"):
         if name in values:
             _boolean(values[name], f"training.{name}")
     if values.get("verbose", "auto") not in VERBOSITY or isinstance(values.get("verbose"), bool):
@@ -236,6 +237,13 @@ def _callbacks(config: Any) -> CallbacksConfig:
 
 
 def _monitoring_callback(config: Any, cls: type, where: str) -> Any:
+    if isinstance(config, Mapping) and "restore_best_weights" in config:
+        raise ValueError(
+            f"{where}.restore_best_weights is replaced by training.restore_best (default "
+            "true), which ends training on the best epoch by training.monitor whether or not "
+            f"it stops early: remove restore_best_weights from {where} (and set "
+            "training.monitor to the metric that should pick the best epoch)"
+        )
     values = block_items(config, cls, where)
     if "monitor" in values:
         _metric_name(values["monitor"], f"{where}.monitor")
@@ -251,8 +259,6 @@ def _monitoring_callback(config: Any, cls: type, where: str) -> Any:
         value = values.get(name, 0.0)
         if not _is_number(value) or value < 0:
             raise ValueError(f"{where}.{name} must be a number >= 0; got {value!r}")
-    if "restore_best_weights" in values:
-        _boolean(values["restore_best_weights"], f"{where}.restore_best_weights")
     return cls(**values)
 
 

@@ -16,6 +16,7 @@ initialisation and dropout repeat; shuffling and augmentation follow the
 from __future__ import annotations
 
 import dataclasses
+import functools
 import hashlib
 import json
 import logging
@@ -32,10 +33,17 @@ import numpy as np
 import pandas as pd
 import tensorflow as tf
 
-from imgclf.imaging.dataset import labels_to_ids, make_dataset
+from imgclf.imaging.dataset import epoch_stream, labels_to_ids, make_dataset
 from imgclf.imaging.decode import image_shape
 from imgclf.models.summary import count_parameters
-from imgclf.training.callbacks import CallbackState, EpochLog
+from imgclf.training.callbacks import (
+    BestEpoch,
+    EpochLog,
+    callback_counters,
+    lower_is_better,
+    restore_callback_counters,
+)
+from imgclf.training.checkpoint import Checkpointer, best_variables, resume_point
 from imgclf.training.config import TrainingConfig, parse_training_config
 
 logger = logging.getLogger(__name__)
@@ -190,65 +198,101 @@ def train_model(
     _check_inputs(model, train_index, val_index, image, training)
     steps_per_epoch = math.ceil(len(train_index) / training.batch_size)
     compile_model(model, training, len(classes), steps_per_epoch)
-    datasets = {
-        name: _dataset(split, classes, image, training, seed, is_training=name == "train")
-        for name, split in (("train", train_index), ("val", val_index))
-    }
-    folder = _prepare_backup(
-        backup_dir if training.callbacks.backup_and_restore else None,
+    folder = (
+        Path(backup_dir)
+        if backup_dir is not None and training.callbacks.backup_and_restore
+        else None
+    )
+    run = _run_fingerprint(
         {
             "settings": fingerprint,
             "training": dataclasses.asdict(training),
             "seed": seed,
             "train": split_digest(train_index),
             "val": split_digest(val_index),
-        },
+            "starting_weights": weights_digest(model),
+        }
     )
+    checkpoint = resume_point(folder, run, model) if folder is not None else None
+    first_epoch = checkpoint.epochs_done if checkpoint else 0
     verbose = keras_verbosity(training.verbose)
     epoch_log = EpochLog(
-        training.epochs,
-        folder / "epochs.json" if folder else None,
-        log_lines=verbose == 0,
+        training.epochs, checkpoint.state["rows"] if checkpoint else (), log_lines=verbose == 0
     )
+    best = BestEpoch(training.monitor, keep_weights=training.restore_best)
     configured = _configured_callbacks(training)
     callbacks = [epoch_log, *configured, *extra_callbacks]
     if training.callbacks.tensorboard and tensorboard_dir is not None:
         callbacks.append(keras.callbacks.TensorBoard(str(tensorboard_dir)))
+    callbacks.append(best)
+    if checkpoint is not None:
+        checkpoint.restore(model)
+        best.epoch, best.value = checkpoint.state["best_epoch"], checkpoint.state["best_value"]
+        if training.restore_best:
+            best.variables = best_variables(checkpoint, folder, model)
+            if best.variables is None:
+                best.epoch = best.value = None
     if folder is not None:
-        # Last, so that an epoch's state is saved after every other callback changed it.
-        callbacks += [
-            CallbackState(configured, folder),
-            keras.callbacks.BackupAndRestore(
-                str(folder / "keras"), double_checkpoint=True, delete_checkpoint=False
-            ),
-        ]
+        callbacks.append(  # last: an epoch's checkpoint holds what the others changed
+            Checkpointer(
+                folder,
+                lambda: {
+                    "fingerprint": run,
+                    "rows": epoch_log.rows,
+                    "callbacks": callback_counters(configured),
+                    "best_epoch": best.epoch,
+                    "best_value": best.value,
+                },
+                on_resume=(
+                    functools.partial(
+                        restore_callback_counters, configured, checkpoint.state["callbacks"]
+                    )
+                    if checkpoint is not None
+                    else None
+                ),
+                keep_best=training.restore_best,
+            )
+        )
     class_weight = balanced_class_weights(train_index, classes) if training.class_weight else None
-    logger.info(
-        "Training %s (%s trainable parameters) for %d epochs on %d images, validating on %d",
-        model.name,
-        f"{count_parameters(model)['trainable']:,}",
-        training.epochs,
-        len(train_index),
-        len(val_index),
-    )
     started = time.perf_counter()
-    model.fit(
-        datasets["train"],
-        validation_data=datasets["val"],
-        epochs=training.epochs,
-        class_weight=class_weight,
-        callbacks=callbacks,
-        verbose=verbose,
-        shuffle=False,  # make_dataset shuffles, seeded
-    )
+    if checkpoint is not None and (first_epoch >= training.epochs or checkpoint.state["stopped"]):
+        logger.info("%s had finished training before it was stopped", model.name)
+    else:
+        logger.info(
+            "Training %s (%s trainable parameters) for %d epochs on %d images, validating on %d",
+            model.name,
+            f"{count_parameters(model)['trainable']:,}",
+            training.epochs,
+            len(train_index),
+            len(val_index),
+        )
+        model.fit(
+            _dataset(
+                train_index, classes, image, training, seed,
+                is_training=True, first_epoch=first_epoch,
+            ),
+            validation_data=_dataset(val_index, classes, image, training, seed, is_training=False),
+            epochs=training.epochs,
+            initial_epoch=first_epoch,
+            steps_per_epoch=steps_per_epoch,
+            class_weight=class_weight,
+            callbacks=callbacks,
+            verbose=verbose,
+            shuffle=False,  # the training stream shuffles each epoch, seeded
+        )  # fmt: skip
+    rows = epoch_log.rows
+    weights_from_epoch = rows[-1]["epoch"] if rows else None
+    if training.restore_best and best.restore(model):
+        weights_from_epoch = best.epoch
     if folder is not None:
         shutil.rmtree(folder, ignore_errors=True)
     history = summarise_history(
         model,
-        epoch_log.rows,
+        rows,
         monitor=training.monitor,
         planned_epochs=training.epochs,
-        resumed_at_epoch=epoch_log.first_epoch or 0,
+        resumed_at_epoch=first_epoch,
+        weights_from_epoch=weights_from_epoch,
     )
     history["classes"] = list(classes)
     history["wall_seconds_this_run"] = round(time.perf_counter() - started, 3)
@@ -262,6 +306,7 @@ def summarise_history(
     monitor: str,
     planned_epochs: int,
     resumed_at_epoch: int = 0,
+    weights_from_epoch: int | None = None,
 ) -> dict[str, Any]:
     """The history a training pipeline saves (see :mod:`imgclf.training.summary`).
 
@@ -270,7 +315,9 @@ def summarise_history(
     ``stopped_early``, ``monitor``, ``best_epoch`` and ``best_value`` (by
     ``monitor``: lowest for a loss, highest otherwise), ``total_seconds`` and
     ``seconds_per_epoch`` (over every epoch, resumed ones included),
-    ``resumed_at_epoch`` (0 for a fresh run), ``parameters`` (total,
+    ``resumed_at_epoch`` (0 for a fresh run), ``weights_from_epoch`` (the epoch whose
+    weights the model ends with: the best one with ``training.restore_best``, else the
+    last), ``parameters`` (total,
     trainable, non_trainable) and ``model_size_mb`` (weights, MiB).
     """
     best_epoch, best_value = _best_epoch(rows, monitor)
@@ -286,6 +333,7 @@ def summarise_history(
         "total_seconds": round(total_seconds, 3),
         "seconds_per_epoch": round(total_seconds / len(rows), 3) if rows else None,
         "resumed_at_epoch": resumed_at_epoch,
+        "weights_from_epoch": weights_from_epoch,
         "parameters": count_parameters(model),
         "model_size_mb": round(weights_bytes(model) / BYTES_PER_MB, 3),
     }
@@ -304,7 +352,7 @@ def _best_epoch(rows: list[dict[str, Any]], monitor: str) -> tuple[int | None, f
         if rows:
             logger.warning("metric %r was not logged; no best epoch is reported", monitor)
         return None, None
-    choose = min if "loss" in monitor else max
+    choose = min if lower_is_better(monitor) else max
     best = choose(scored, key=lambda row: row[monitor])
     return best["epoch"], best[monitor]
 
@@ -350,12 +398,21 @@ def _dataset(
     seed: int,
     *,
     is_training: bool,
+    first_epoch: int = 0,
 ) -> tf.data.Dataset:
+    """The validation pass, or the training stream of epochs ``first_epoch ..``."""
     if isinstance(split, ArraySplit):
-        dataset = tf.data.Dataset.from_tensor_slices((split.inputs, split.labels.astype(np.int32)))
-        if is_training:
-            dataset = dataset.shuffle(len(split.inputs), seed=seed, reshuffle_each_iteration=True)
-        return dataset.batch(training.batch_size).prefetch(tf.data.AUTOTUNE)
+        elements = tf.data.Dataset.from_tensor_slices((split.inputs, split.labels.astype(np.int32)))
+        if not is_training:
+            return elements.batch(training.batch_size).prefetch(tf.data.AUTOTUNE)
+        return epoch_stream(
+            elements,
+            seed=seed,
+            first_epoch=first_epoch,
+            epochs=training.epochs,
+            shuffle_buffer=len(split),
+            batch_size=training.batch_size,
+        ).prefetch(tf.data.AUTOTUNE)
     return make_dataset(
         split,
         classes,
@@ -366,6 +423,8 @@ def _dataset(
         augmentation=training.augmentation,
         seed=seed,
         cache=training.cache,
+        first_epoch=first_epoch,
+        epochs=training.epochs,
     )
 
 
@@ -385,7 +444,6 @@ def _configured_callbacks(training: TrainingConfig) -> list[keras.callbacks.Call
                 mode=early.mode,
                 patience=early.patience,
                 min_delta=early.min_delta,
-                restore_best_weights=early.restore_best_weights,
             )
         )
     plateau = training.callbacks.reduce_lr_on_plateau
@@ -425,24 +483,13 @@ def split_digest(split: Split) -> str:
     return digest.hexdigest()
 
 
-def _prepare_backup(backup_dir: str | Path | None, fingerprint: Mapping[str, Any]) -> Path | None:
-    """The backup folder, emptied first if it holds a backup of a different run."""
-    if backup_dir is None:
-        return None
-    folder = Path(backup_dir)
-    marker = folder / "fingerprint.json"
-    wanted = hashlib.sha256(
-        json.dumps(fingerprint, sort_keys=True, default=str).encode()
-    ).hexdigest()
-    if folder.exists():
-        found = json.loads(marker.read_text())["sha256"] if marker.exists() else None
-        if found == wanted:
-            logger.info("Found a backup of this run in %s: resuming from it", folder)
-            return folder
-        logger.warning(
-            "Discarding the backup in %s: it was made with other settings or data", folder
-        )
-        shutil.rmtree(folder)
-    folder.mkdir(parents=True)
-    marker.write_text(json.dumps({"sha256": wanted}))
-    return folder
+def _run_fingerprint(identity: Mapping[str, Any]) -> str:
+    return hashlib.sha256(json.dumps(identity, sort_keys=True, default=str).encode()).hexdigest()
+
+
+def weights_digest(model: keras.Model) -> str:
+    """A digest of the model's weights (a run's starting point)."""
+    digest = hashlib.sha256()
+    for weight in model.weights:
+        digest.update(np.ascontiguousarray(keras.ops.convert_to_numpy(weight)).tobytes())
+    return digest.hexdigest()

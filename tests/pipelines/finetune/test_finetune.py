@@ -163,7 +163,7 @@ def test_a_killed_fine_tuning_run_resumes_at_its_last_finished_epoch(project):
     assert not (data / f"07_model_output/finetune/{variant}/history.json").exists()
 
     resumed = kedro(project, *command[1:])
-    assert "Found a backup of this run" in " ".join((resumed.stdout + resumed.stderr).split())
+    assert "Resuming from" in " ".join((resumed.stdout + resumed.stderr).split())
     history = json.loads((data / f"07_model_output/finetune/{variant}/history.json").read_text())
     assert history["resumed_at_epoch"] >= 2
     assert [row["epoch"] for row in history["epochs"]] == [1, 2, 3, 4]
