@@ -39,6 +39,11 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
         yield temporary
         _sync_file(temporary)
         os.replace(temporary, target)
+    except OSError as error:
+        temporary.unlink(missing_ok=True)
+        if error.filename in (None, str(temporary)):  # name the file the user knows
+            raise OSError(error.errno, error.strerror, str(target)) from error
+        raise
     except BaseException:
         temporary.unlink(missing_ok=True)
         raise

@@ -13,11 +13,15 @@ import numpy as np
 from kedro.io import AbstractDataset, DatasetError
 from kedro.io.core import get_filepath_str, get_protocol_and_path
 
+from imgclf import atomic
+
 
 class NpzDataset(AbstractDataset[Mapping[str, np.ndarray], dict[str, np.ndarray]]):
     """Saves a mapping of names to arrays with ``numpy.savez`` (``compress: true``:
-    ``savez_compressed``) and loads it back as a dict. Arrays of objects are refused, so
-    loading never unpickles anything: store strings as NumPy unicode arrays.
+    ``savez_compressed``) and loads it back as a dict. A local file is written atomically
+    (:mod:`imgclf.atomic`): a kill while saving leaves the previous file whole. Arrays of
+    objects are refused, so loading never unpickles anything: store strings as NumPy
+    unicode arrays.
 
     .. code-block:: yaml
 
@@ -61,8 +65,11 @@ class NpzDataset(AbstractDataset[Mapping[str, np.ndarray], dict[str, np.ndarray]
         buffer = io.BytesIO()
         (np.savez_compressed if self._compress else np.savez)(buffer, **arrays)
         path = get_filepath_str(self._filepath, self._protocol)
+        if self._protocol == "file":
+            atomic.write_bytes(path, buffer.getvalue())
+            return
         self._fs.makedirs(str(PurePosixPath(path).parent), exist_ok=True)
-        with self._fs.open(path, "wb") as file:
+        with self._fs.open(path, "wb") as file:  # object stores show an upload once complete
             file.write(buffer.getvalue())
 
     def _exists(self) -> bool:

@@ -19,7 +19,7 @@ class OptionalDataset(AbstractDataset[Any, Any]):
         "{family}.{variant}.model":
           type: imgclf.datasets.OptionalDataset
           dataset:
-            type: tensorflow.TensorFlowModelDataset
+            type: imgclf.datasets.KerasModelDataset
             filepath: data/06_models/{family}/{variant}/model.keras
     """
 

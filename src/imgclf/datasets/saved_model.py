@@ -11,6 +11,8 @@ import fsspec
 from kedro.io import AbstractDataset, DatasetError
 from kedro.io.core import get_filepath_str, get_protocol_and_path
 
+from imgclf import atomic
+
 
 class SavedModelDataset(AbstractDataset[Any, Any]):
     """Saves a Keras model with ``model.export(..., format="tf_saved_model")``: a folder
@@ -19,8 +21,10 @@ class SavedModelDataset(AbstractDataset[Any, Any]):
     ``(n, height, width, channels)`` and returns the class probabilities, because the
     preprocessing lives inside the model.
 
-    ``load()`` returns ``tf.saved_model.load(...)``: call ``loaded.serve(images)``.
-    Other file systems (``s3://...``) go through a local temporary folder.
+    ``load()`` returns ``tf.saved_model.load(...)``: call ``loaded.serve(images)``. A local
+    export is written to a temporary folder beside the target and renamed into place
+    (:func:`imgclf.atomic.atomic_folder`). Other file systems (``s3://...``) go through a
+    local temporary folder.
 
     .. code-block:: yaml
 
@@ -59,12 +63,12 @@ class SavedModelDataset(AbstractDataset[Any, Any]):
                 f"SavedModelDataset saves a Keras model (anything with .export); got {type(data)}"
             )
         path = get_filepath_str(self._filepath, self._protocol)
+        if self._protocol == "file":
+            with atomic.atomic_folder(path) as temporary:
+                data.export(str(temporary), format="tf_saved_model", verbose=False)
+            return
         if self._fs.exists(path):
             self._fs.rm(path, recursive=True)
-        if self._protocol == "file":
-            Path(path).parent.mkdir(parents=True, exist_ok=True)
-            data.export(path, format="tf_saved_model", verbose=False)
-            return
         with tempfile.TemporaryDirectory(prefix="imgclf-savedmodel-") as folder:
             local = Path(folder) / self._filepath.name
             data.export(str(local), format="tf_saved_model", verbose=False)
