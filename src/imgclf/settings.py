@@ -1,12 +1,14 @@
 """Kedro project settings: https://docs.kedro.org/en/stable/kedro_project_setup/settings.html"""
 
 import os
+import sys
 import warnings
 from pathlib import Path
 
 from kedro.config import OmegaConfigLoader
 from kedro.utils import find_kedro_project
 
+from imgclf.atomic import describe_write_error
 from imgclf.hooks import ActiveEnvironment
 from imgclf.tracking import TrackOutputs
 
@@ -20,6 +22,23 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 # ...) use on purpose: they are the namespaced outputs that other pipelines read.
 warnings.filterwarnings("ignore", r"register_new_resolver\(\) is deprecated", UserWarning)
 warnings.filterwarnings("ignore", r"One or more dataset names contain '\.'", UserWarning)
+
+
+def _explain_write_errors(previous_hook):
+    def hook(kind, error, trace):
+        message = describe_write_error(error)
+        if message is None:
+            previous_hook(kind, error, trace)
+        else:
+            print(f"Error: {message}", file=sys.stderr)
+
+    return hook
+
+
+# A full disk, a read-only or a vanished output folder ends a kedro command (exit code 1)
+# with one sentence that names the file and what to do, not with a traceback; Kedro's log
+# above it names the node that failed and the --from-nodes to go on from.
+sys.excepthook = _explain_write_errors(sys.excepthook)
 
 # The registry builds the variants of the environment being run (imgclf.project_parameters);
 # the outputs go to the MLflow run kedro-mlflow opens (imgclf.tracking).

@@ -367,6 +367,90 @@ def validation_images(split):
     return make_dataset(split["val"], split["classes"], image_size=16, color_mode="grayscale")
 
 
+KILLABLE_RUN = """
+import json, os, signal, sys
+sys.path.insert(0, {tests!r})
+from pathlib import Path
+import keras
+from conftest import write_two_class_split
+from imgclf.training.fit import set_seeds, train_model, weights_digest
+
+class KillAtEpoch(keras.callbacks.Callback):
+    def on_epoch_begin(self, epoch, logs=None):
+        if epoch == {kill_at!r}:  # epoch 2's checkpoint is written: a real SIGKILL
+            os.kill(os.getpid(), signal.SIGKILL)
+
+split = write_two_class_split(Path({folder!r}))
+set_seeds(7)
+inputs = keras.Input((16, 16, 1))
+x = keras.layers.Rescaling(1 / 255)(inputs)
+x = keras.layers.Conv2D(4, 3, activation="relu")(x)
+x = keras.layers.BatchNormalization()(x)
+x = keras.layers.GlobalAveragePooling2D()(x)
+x = keras.layers.Dropout(0.5)(x)
+model = keras.Model(inputs, keras.layers.Dense(2, activation="softmax")(x))
+training = {{
+    "epochs": 4, "batch_size": 4, "deterministic": True, "verbose": 0,
+    "optimizer": {{"name": "adam", "learning_rate": 0.01}}, "class_weight": "balanced",
+    "augmentation": {{"rotation": 0.1, "zoom": 0.1, "horizontal_flip": True}},
+    "callbacks": {{
+        "early_stopping": {{"monitor": "val_loss", "patience": 3}},
+        "reduce_lr_on_plateau": {{"monitor": "val_loss", "patience": 1, "factor": 0.5}},
+    }},
+}}
+model, history = train_model(
+    model, split["train"], split["val"], split["classes"], image={{"size": 16,
+    "color_mode": "grayscale"}}, training=training, seed=7, backup_dir={backup!r},
+    extra_callbacks=[KillAtEpoch()],
+)
+print(json.dumps({{"history": history, "weights": weights_digest(model)}}))
+"""
+
+
+def run_killable(tmp_path, *, kill_at=None):
+    script = KILLABLE_RUN.format(
+        tests=str(Path(__file__).parents[1]),
+        folder=str(tmp_path / "images"),
+        backup=str(tmp_path / "backup"),
+        kill_at=kill_at,
+    )
+    return subprocess.run(
+        [sys.executable, "-c", script],
+        cwd=Path(__file__).parent,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+
+
+def test_a_run_killed_and_resumed_equals_the_uninterrupted_run(tmp_path):
+    """With deterministic: true, a run SIGKILLed after epoch 2 of 4 and run again ends with
+    the same per-epoch metrics, learning rates and final weights as a run never killed."""
+    uninterrupted = run_killable(tmp_path / "whole")
+    assert uninterrupted.returncode == 0, uninterrupted.stderr[-3000:]
+    killed = run_killable(tmp_path / "killed", kill_at=2)
+    assert killed.returncode == -9
+    assert checkpoints(tmp_path / "killed" / "backup")[-1] == "epoch-0002.npz"
+    resumed = run_killable(tmp_path / "killed")
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+
+    whole = json.loads(uninterrupted.stdout.strip().splitlines()[-1])
+    again = json.loads(resumed.stdout.strip().splitlines()[-1])
+    assert again["history"]["resumed_at_epoch"] == 2
+    timeless = [
+        [
+            {key: value for key, value in row.items() if key != "seconds"}
+            for row in run["history"]["epochs"]
+        ]
+        for run in (whole, again)
+    ]
+    assert len(timeless[0]) == 4
+    assert timeless[1] == timeless[0]  # bit for bit: losses, accuracies, learning rates
+    assert again["history"]["weights_from_epoch"] == whole["history"]["weights_from_epoch"]
+    assert again["weights"] == whole["weights"]
+
+
 DETERMINISTIC_RUN = """
 import json, sys
 sys.path.insert(0, {tests!r})
