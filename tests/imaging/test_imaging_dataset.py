@@ -181,6 +181,27 @@ def test_a_stream_that_starts_at_a_later_epoch_repeats_that_epoch(
     assert not np.array_equal(whole[:IMAGE_COUNT], whole[IMAGE_COUNT : 2 * IMAGE_COUNT])
 
 
+def test_the_cache_decodes_each_image_once_for_all_epochs(
+    index: pd.DataFrame, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import imgclf.imaging.dataset as dataset_module
+
+    reads: list[str] = []
+    read_image = dataset_module.read_image
+
+    def counting_read(path, **options):
+        reads.append(path)
+        return read_image(path, **options)
+
+    monkeypatch.setattr(dataset_module, "read_image", counting_read)
+    dataset = make_dataset(
+        index, CLASSES, image_size=SIZE, batch_size=4, training=True, epochs=3, cache=True
+    )
+    images, _ = collect(dataset)
+    assert len(images) == 3 * IMAGE_COUNT
+    assert sorted(reads) == sorted(index["path"])  # once each, in the first epoch
+
+
 def test_unknown_labels_are_named(index: pd.DataFrame) -> None:
     with pytest.raises(ValueError, match=r"'eel'") as error:
         make_dataset(index, ["cat", "dog"], image_size=SIZE)

@@ -22,7 +22,8 @@ class KerasModelDataset(AbstractDataset[Any, Any]):
     a local temporary folder, which object stores make visible only once complete.
 
     ``load_args`` go to ``keras.saving.load_model`` (default ``safe_mode: true``: no
-    ``Lambda`` layers), ``save_args`` to ``model.save``. TensorFlow is imported on the first
+    ``Lambda`` layers; imgclf's own layers are registered first), ``save_args`` to
+    ``model.save``. TensorFlow is imported on the first
     load or save, not when the catalog is built.
 
     .. code-block:: yaml
@@ -60,6 +61,8 @@ class KerasModelDataset(AbstractDataset[Any, Any]):
 
     def load(self) -> Any:
         import keras
+
+        import imgclf.models.backbones  # noqa: F401  registers imgclf's own layers
 
         path = get_filepath_str(self._filepath, self._protocol)
         if self._protocol == "file":

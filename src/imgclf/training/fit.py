@@ -4,13 +4,15 @@
 the ``tf.data`` pipelines from the split indexes, compiles the model with the
 configured optimizer and schedule (the loss follows the model's head),
 weights classes, adds the configured callbacks and returns the trained model
-with its history. With a backup folder, a fit that is killed resumes at its
-last finished epoch when it is run again with the same inputs; the folder is
-removed once training ends.
+with its history. With a backup folder, every finished epoch is checkpointed
+(:mod:`imgclf.training.checkpoint`) and a fit that is killed resumes after its
+last finished epoch when it is run again with the same inputs, as if it had not
+been stopped; the folder is removed once training ends. With
+``training.restore_best`` the model ends on its best epoch's weights.
 
 Call :func:`set_seeds` before building the model, so that weight
 initialisation and dropout repeat; shuffling and augmentation follow the
-``seed`` given to :func:`train_model`.
+``seed`` given to :func:`train_model` and the epoch number.
 """
 
 from __future__ import annotations
@@ -172,24 +174,26 @@ def train_model(
             (unused for ArraySplits).
         training: a ``training`` block (see :mod:`imgclf.training.config`).
         seed: seed of the shuffle order and the augmentation.
-        backup_dir: a folder for BackupAndRestore and the epoch log when the
-            ``backup_and_restore`` callback is on; None trains without a backup.
+        backup_dir: the run's checkpoint folder when ``training.callbacks.
+            backup_and_restore`` is on; None trains without checkpoints.
         fingerprint: anything JSON-serialisable that identifies the run's
-            settings (e.g. the model's parameters). A backup made with other
-            settings or other data is discarded instead of resumed.
+            settings (e.g. the model's parameters). Checkpoints made with other
+            settings, data, seed or starting weights are discarded, not resumed.
         extra_callbacks: more callbacks (e.g. an Optuna pruning callback).
         tensorboard_dir: the folder of this run's TensorBoard logs (``train/`` and
             ``validation/``, per epoch) when ``training.callbacks.tensorboard`` is on;
             None writes none.
 
     Returns:
-        The trained model (with the best weights when early stopping restores
-        them) and its history (see :func:`summarise_history`), plus ``classes`` (what
-        the model's outputs mean) and ``wall_seconds_this_run``.
+        The trained model (with its best epoch's weights when
+        ``training.restore_best``) and its history (see :func:`summarise_history`),
+        plus ``classes`` (what the model's outputs mean) and ``wall_seconds_this_run``.
 
     Raises:
         ValueError: for a bad ``training`` block, an image shape that does not
             match the model's input, or a head that does not match ``classes``.
+        OSError: when a checkpoint cannot be written (a full disk, a read-only
+            folder); the message names the file (see :mod:`imgclf.atomic`).
     """
     training = parse_training_config(training)
     if training.deterministic:
@@ -203,17 +207,19 @@ def train_model(
         if backup_dir is not None and training.callbacks.backup_and_restore
         else None
     )
-    run = _run_fingerprint(
-        {
-            "settings": fingerprint,
-            "training": dataclasses.asdict(training),
-            "seed": seed,
-            "train": split_digest(train_index),
-            "val": split_digest(val_index),
-            "starting_weights": weights_digest(model),
-        }
-    )
-    checkpoint = resume_point(folder, run, model) if folder is not None else None
+    run = checkpoint = None
+    if folder is not None:
+        run = _run_fingerprint(
+            {
+                "settings": fingerprint,
+                "training": dataclasses.asdict(training),
+                "seed": seed,
+                "train": split_digest(train_index),
+                "val": split_digest(val_index),
+                "starting_weights": weights_digest(model),
+            }
+        )
+        checkpoint = resume_point(folder, run, model)
     first_epoch = checkpoint.epochs_done if checkpoint else 0
     verbose = keras_verbosity(training.verbose)
     epoch_log = EpochLog(

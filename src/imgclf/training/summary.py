@@ -54,11 +54,12 @@ class TrainingSummary(TypedDict, total=False):
         model_size_mb: the weights, MiB.
 
     Networks (:func:`imgclf.training.fit.train_model`) also write ``planned_epochs``,
-    ``stopped_early``, ``resumed_at_epoch`` (0 for a fresh run) and
-    ``wall_seconds_this_run``; transfer variants ``backbone_features`` (``cached`` or
-    ``computed every epoch``); fine-tuned ones ``source`` (the transfer variant) and
-    ``backbone_parameters`` (the backbone's counts after unfreezing); the baseline
-    ``iterations`` (of its solver).
+    ``stopped_early``, ``resumed_at_epoch`` (0 for a fresh run), ``weights_from_epoch``
+    (the epoch whose weights the model ends with: the best one with
+    ``training.restore_best``, else the last) and ``wall_seconds_this_run``; transfer
+    variants ``backbone_features`` (``cached`` or ``computed every epoch``); fine-tuned
+    ones ``source`` (the transfer variant) and ``backbone_parameters`` (the backbone's
+    counts after unfreezing); the baseline ``iterations`` (of its solver).
     """
 
     variant: str
@@ -75,6 +76,7 @@ class TrainingSummary(TypedDict, total=False):
     planned_epochs: int
     stopped_early: bool
     resumed_at_epoch: int
+    weights_from_epoch: int | None
     wall_seconds_this_run: float
     backbone_features: str
     source: str

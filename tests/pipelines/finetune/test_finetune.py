@@ -150,15 +150,26 @@ def test_fine_tuning_starts_from_its_transfer_model_and_a_tuned_variant_uses_its
 
 
 def test_a_killed_fine_tuning_run_resumes_at_its_last_finished_epoch(project):
-    kedro(project, "run", "--env", "test", "--pipelines", "ingest,split,transfer")
+    kedro(project, "run", "--env", "test", "--pipelines", "ingest,split")
+    kedro(
+        project,
+        "run",
+        "--env",
+        "test",
+        "--pipelines",
+        "transfer",
+        "--namespaces",
+        "transfer.adam_aug",
+    )
     data = project / "data" / "test"
     command = [
         *(KEDRO, "run", "--env", "test", "--pipelines", "finetune"),
-        *("--params", "finetune.defaults.training.epochs=4"),
+        *("--namespaces", "finetune.adam_aug", "--params", "finetune.defaults.training.epochs=4"),
     ]
     checkpoints = data / "06_models" / "checkpoints"
     killed_at = kill_once_a_backup_has_epochs(project, command)
-    variant = killed_at.split(".")[1]
+    assert killed_at == "finetune.adam_aug"
+    variant = "adam_aug"
 
     assert not (data / f"07_model_output/finetune/{variant}/history.json").exists()
 
