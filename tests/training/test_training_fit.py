@@ -407,13 +407,7 @@ print(json.dumps({{"history": history, "weights": weights_digest(model)}}))
 """
 
 
-def run_killable(tmp_path, *, kill_at=None):
-    script = KILLABLE_RUN.format(
-        tests=str(Path(__file__).parents[1]),
-        folder=str(tmp_path / "images"),
-        backup=str(tmp_path / "backup"),
-        kill_at=kill_at,
-    )
+def in_a_process_of_its_own(script: str) -> subprocess.CompletedProcess:
     return subprocess.run(
         [sys.executable, "-c", script],
         cwd=Path(__file__).parent,
@@ -422,6 +416,16 @@ def run_killable(tmp_path, *, kill_at=None):
         timeout=300,
         check=False,
     )
+
+
+def run_killable(tmp_path, *, kill_at=None):
+    script = KILLABLE_RUN.format(
+        tests=str(Path(__file__).parents[1]),
+        folder=str(tmp_path / "images"),
+        backup=str(tmp_path / "backup"),
+        kill_at=kill_at,
+    )
+    return in_a_process_of_its_own(script)
 
 
 def test_a_run_killed_and_resumed_equals_the_uninterrupted_run(tmp_path):
@@ -475,14 +479,7 @@ def test_op_determinism_gives_identical_repeats(tmp_path):
         tests=str(Path(__file__).parents[1]),
         folder=str(tmp_path / "images"),
     )
-    completed = subprocess.run(
-        [sys.executable, "-c", script],
-        cwd=Path(__file__).parent,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
+    completed = in_a_process_of_its_own(script)
     assert completed.returncode == 0, completed.stderr[-3000:]
     result = json.loads(completed.stdout.strip().splitlines()[-1])
     assert result["enabled"] is True
