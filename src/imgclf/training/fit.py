@@ -45,7 +45,12 @@ from imgclf.training.callbacks import (
     lower_is_better,
     restore_callback_counters,
 )
-from imgclf.training.checkpoint import Checkpointer, best_variables, resume_point
+from imgclf.training.checkpoint import (
+    Checkpoint,
+    Checkpointer,
+    best_variables,
+    resume_point,
+)
 from imgclf.training.config import TrainingConfig, parse_training_config
 
 logger = logging.getLogger(__name__)
@@ -232,31 +237,17 @@ def train_model(
         callbacks.append(keras.callbacks.TensorBoard(str(tensorboard_dir)))
     callbacks.append(best)
     if checkpoint is not None:
-        checkpoint.restore(model)
-        best.epoch, best.value = checkpoint.state["best_epoch"], checkpoint.state["best_value"]
-        if training.restore_best:
-            best.variables = best_variables(checkpoint, folder, model)
-            if best.variables is None:
-                best.epoch = best.value = None
+        _resume(checkpoint, folder, model, best, restore_best=training.restore_best)
     if folder is not None:
-        callbacks.append(  # last: an epoch's checkpoint holds what the others changed
-            Checkpointer(
+        # Last: an epoch's checkpoint holds what every other callback changed.
+        callbacks.append(
+            _checkpointer(
                 folder,
-                lambda: {
-                    "fingerprint": run,
-                    "rows": epoch_log.rows,
-                    "callbacks": callback_counters(configured),
-                    "best_epoch": best.epoch,
-                    "best_value": best.value,
-                },
-                on_resume=(
-                    functools.partial(
-                        restore_callback_counters, configured, checkpoint.state["callbacks"]
-                    )
-                    if checkpoint is not None
-                    else None
-                ),
-                keep_best=training.restore_best,
+                run,
+                checkpoint=checkpoint,
+                epoch_log=epoch_log,
+                best=best,
+                configured=configured,
             )
         )
     class_weight = balanced_class_weights(train_index, classes) if training.class_weight else None
@@ -303,6 +294,47 @@ def train_model(
     history["classes"] = list(classes)
     history["wall_seconds_this_run"] = round(time.perf_counter() - started, 3)
     return model, history
+
+
+def _resume(
+    checkpoint: Checkpoint, folder: Path, model: keras.Model, best: BestEpoch, *, restore_best: bool
+) -> None:
+    """Put the checkpoint's model and optimizer state back, and its best epoch."""
+    checkpoint.restore(model)
+    best.epoch, best.value = checkpoint.state["best_epoch"], checkpoint.state["best_value"]
+    if restore_best:
+        best.variables = best_variables(checkpoint, folder, model)
+        if best.variables is None:
+            best.epoch = best.value = None
+
+
+def _checkpointer(
+    folder: Path,
+    run: str,
+    *,
+    checkpoint: Checkpoint | None,
+    epoch_log: EpochLog,
+    best: BestEpoch,
+    configured: list[keras.callbacks.Callback],
+) -> Checkpointer:
+    """The callback that checkpoints each epoch of run ``run`` (and, resuming from
+    ``checkpoint``, gives the configured callbacks their counters back)."""
+    return Checkpointer(
+        folder,
+        lambda: {
+            "fingerprint": run,
+            "rows": epoch_log.rows,
+            "callbacks": callback_counters(configured),
+            "best_epoch": best.epoch,
+            "best_value": best.value,
+        },
+        on_resume=(
+            functools.partial(restore_callback_counters, configured, checkpoint.state["callbacks"])
+            if checkpoint is not None
+            else None
+        ),
+        keep_best=best.keep_weights,
+    )
 
 
 def summarise_history(
