@@ -75,7 +75,7 @@ def test_a_folder_is_replaced_whole(tmp_path):
 def test_write_errors_are_explained_with_the_path_even_when_wrapped(code, words):
     try:
         try:
-            raise OSError(code, os.strerror(code), "data/06_models/x/model.keras")
+            raise atomic.OutputWriteError(code, os.strerror(code), "data/06_models/x/model.keras")
         except OSError as error:
             raise DatasetError("Failed while saving data to dataset") from error
     except DatasetError as wrapped:
@@ -85,6 +85,21 @@ def test_write_errors_are_explained_with_the_path_even_when_wrapped(code, words)
     assert "data_dir" in message
 
 
+def test_a_full_disk_met_by_any_writer_is_explained():
+    error = OSError(errno.ENOSPC, "No space left on device", "data/08_reporting/x.csv")
+    assert "no space left" in atomic.describe_write_error(error)
+
+
 def test_other_errors_are_not_explained():
     assert atomic.describe_write_error(ValueError("bad parameter")) is None
     assert atomic.describe_write_error(OSError(errno.EIO, "I/O error")) is None
+    # reading an input that is not there is not a vanished output folder
+    missing = FileNotFoundError(errno.ENOENT, "No such file", "data/08_reporting/x.csv")
+    assert atomic.describe_write_error(missing) is None
+
+
+def test_a_failed_write_raises_an_output_write_error_naming_the_target(tmp_path):
+    target = tmp_path / "model.keras"
+    with pytest.raises(atomic.OutputWriteError) as raised, atomic.atomic_path(target) as temp:
+        raise OSError(errno.ENOSPC, "No space left on device", str(temp))
+    assert raised.value.filename == str(target) and raised.value.errno == errno.ENOSPC

@@ -23,6 +23,11 @@ import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
+
+class OutputWriteError(OSError):
+    """An ``OSError`` raised while one of this module's writers wrote ``filename``."""
+
+
 _TEMPORARY = re.compile(r"^\.(?P<name>.+)\.(?:tmp|old)-(?P<pid>\d+)")
 
 
@@ -41,9 +46,9 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
         os.replace(temporary, target)
     except OSError as error:
         temporary.unlink(missing_ok=True)
-        if error.filename in (None, str(temporary)):  # name the file the user knows
-            raise OSError(error.errno, error.strerror, str(target)) from error
-        raise
+        # Name the file the user knows.
+        name = str(target) if error.filename in (None, str(temporary)) else error.filename
+        raise OutputWriteError(error.errno, error.strerror, name) from error
     except BaseException:
         temporary.unlink(missing_ok=True)
         raise
@@ -94,9 +99,12 @@ def describe_write_error(error: BaseException) -> str | None:
 
     The error may be wrapped (Kedro wraps a dataset's save error): its causes and contexts
     are searched for the first such ``OSError`` (or SQLite's "database or disk is full").
+    A full disk or a read-only file system is explained wherever it was met; a missing
+    file or a denied permission only when one of this module's writers met it (an
+    :class:`OutputWriteError`), since reading a file that is not there is another problem.
     """
     for cause in _chain(error):
-        if isinstance(cause, OSError) and cause.errno in _ADVICE:
+        if isinstance(cause, OSError) and _explainable(cause):
             path = cause.filename or "an output file"
             what, advice = _ADVICE[cause.errno]
             return f"Could not write {path}: {what}. {advice}"
@@ -106,6 +114,12 @@ def describe_write_error(error: BaseException) -> str | None:
                 + _ADVICE[errno.ENOSPC][1]
             )
     return None
+
+
+def _explainable(error: OSError) -> bool:
+    if error.errno in (errno.ENOSPC, errno.EDQUOT, errno.EROFS):
+        return True
+    return isinstance(error, OutputWriteError) and error.errno in _ADVICE
 
 
 _DATA_DIR_ADVICE = (
