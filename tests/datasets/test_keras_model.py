@@ -47,9 +47,18 @@ def test_a_save_that_fails_midway_keeps_the_previous_model(tmp_path, monkeypatch
     assert [path.name for path in tmp_path.iterdir()] == ["model.keras"]
 
 
-def test_the_filepath_must_be_a_keras_file():
-    with pytest.raises(DatasetError, match=r"must end in \.keras"):
-        KerasModelDataset(filepath="data/06_models/model.h5")
+def test_models_load_from_a_partitioned_folder(tmp_path):
+    """As the catalog's trained_models: one model per <family>/<variant> folder."""
+    from kedro_datasets.partitions import PartitionedDataset
+
+    for variant in ("scratch_cnn/deep", "transfer/adam"):
+        KerasModelDataset(filepath=str(tmp_path / variant / "model.keras")).save(small_model())
+    models = PartitionedDataset(
+        path=str(tmp_path), dataset="imgclf.datasets.KerasModelDataset",
+        filename_suffix="/model.keras",
+    ).load()  # fmt: skip
+    assert sorted(models) == ["scratch_cnn/deep", "transfer/adam"]
+    assert models["transfer/adam"]().predict(PIXELS, verbose=0).shape == (2, 3)
 
 
 def test_only_models_are_saved(tmp_path):

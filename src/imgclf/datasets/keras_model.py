@@ -47,11 +47,6 @@ class KerasModelDataset(AbstractDataset[Any, Any]):
         metadata: dict[str, Any] | None = None,
     ) -> None:
         protocol, path = get_protocol_and_path(filepath)
-        if not path.endswith(".keras"):
-            raise DatasetError(
-                f"KerasModelDataset writes the .keras format: its filepath must end in "
-                f".keras; got {filepath!r}"
-            )
         self._protocol = protocol
         self._filepath = PurePosixPath(path)
         self._load_args = {**self.DEFAULT_LOAD_ARGS, **(load_args or {})}
