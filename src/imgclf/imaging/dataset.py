@@ -336,7 +336,7 @@ def _augment(
     def augment(batch: tuple[tf.Tensor, tf.Tensor], number: tf.Tensor):
         images, labels = batch
         epoch, batch_in_epoch = number // batches_per_epoch, number % batches_per_epoch
-        batch_seed = tf.stack([seed * _EPOCH_SEED_STRIDE + epoch, batch_in_epoch])
+        batch_seed = tf.stack([epoch_seed(seed, epoch), batch_in_epoch])
         return augment_batch(images, batch_seed, config), labels
 
     return tf.data.Dataset.zip(batches, numbers).map(
