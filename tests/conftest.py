@@ -192,9 +192,14 @@ TINY_TRANSFER: dict[str, Any] = {
 }
 
 
-def transfer_model(name="mobilenet_v2", channels=1, size=32, num_classes=3, **backbone):
-    """A transfer model (random-weight backbone ``name`` nested as one layer, a small
-    batch-norm + dense head) on ``size`` px images with ``channels`` channels."""
+SMALL_HEAD = {"batch_norm": True, "dense": [{"units": 8, "dropout": 0.5}]}
+
+
+def transfer_model(
+    name="mobilenet_v2", channels=1, size=32, num_classes=3, head=SMALL_HEAD, **backbone
+):
+    """A transfer model (random-weight backbone ``name`` nested as one layer, by default a
+    small batch-norm + dense head) on ``size`` px images with ``channels`` channels."""
     import keras
 
     from imgclf.models.backbones import build_backbone
@@ -205,7 +210,7 @@ def transfer_model(name="mobilenet_v2", channels=1, size=32, num_classes=3, **ba
     return build_transfer_model(
         network,
         backbone_name=name,
-        head={"batch_norm": True, "dense": [{"units": 8, "dropout": 0.5}]},
+        head=head,
         output="softmax",
         input_shape=(size, size, channels),
         num_classes=num_classes,

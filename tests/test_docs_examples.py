@@ -140,19 +140,34 @@ def test_s2_mobilenet_head_is_built_as_written():
     assert parameters["training"]["optimizer"]["learning_rate"] == 5e-4
 
 
-def test_s4_cuts_are_four_arms_each_with_its_own_feature_cache():
+def test_s2_cut_mobilenet_drops_its_last_four_layers_under_a_conv_and_dense_head():
+    network = transfer_nodes.variant_network(resolved_transfer("S2 cut", "s2_cut"), num_classes=8)
+    backbone = network.model.get_layer("backbone")
+    assert backbone.layers[-1].name == "conv_dw_13_bn"  # MobileNet's last 4 layers gone
+    conv = network.model.get_layer("head_block1_conv1")
+    assert (conv.filters, conv.kernel_size, conv.padding) == (256, (3, 3), "same")
+    dense = [layer.units for layer in network.head.layers if hasattr(layer, "units")]
+    assert dense == [512, 8]
+    assert network.model.output_shape == (None, 8)
+
+
+def test_s2_two_conv_head_has_two_convolutions_with_batch_norm():
+    parameters = resolved_transfer("S2 two conv", "s2_two_conv")
+    network = transfer_nodes.variant_network(parameters, num_classes=8)
+    names = [layer.name for layer in network.head.layers][1:5]  # after the head's input
+    assert names == ["head_block1_conv1", "head_block1_bn1", "head_block2_conv1", "head_block2_bn1"]
+    assert [network.model.get_layer(f"head_block{n}_conv1").filters for n in (1, 2)] == [128, 64]
+    assert network.model.output_shape == (None, 8)
+
+
+def test_s4_cuts_are_six_arms_at_the_reports_activations_each_with_its_own_feature_cache():
     arms = declared("S4 cuts", "transfer")
-    assert list(arms) == [
-        "cut_conv4_block6",
-        "cut_conv4_block3",
-        "cut_conv3_block4",
-        "cut_conv2_block3",
-    ]
+    assert list(arms) == [f"cut_activation_{n}" for n in (46, 43, 40, 37, 22, 7)]
     assert all(variant.trains_on == "features" for variant in arms.values())
-    assert len({variant.features for variant in arms.values()}) == 4
-    parameters = resolved_transfer("S4 cuts", "cut_conv3_block4")
+    assert len({variant.features for variant in arms.values()}) == 6
+    parameters = resolved_transfer("S4 cuts", "cut_activation_37")
     backbone = transfer_nodes.variant_network(parameters, num_classes=8).model.get_layer("backbone")
-    assert backbone.layers[-1].name == "conv3_block4_out"
+    assert backbone.layers[-1].name == "conv4_block5_out"
 
 
 def test_s4_search_tunes_the_head_on_cached_features():

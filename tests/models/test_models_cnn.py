@@ -234,6 +234,28 @@ def test_minimum_input_size() -> None:
     assert minimum_input_size({"blocks": [{"filters": 1, "kernel_size": [5, 3]}]}) == 6
 
 
+def test_head_convolution_blocks_follow_the_body_and_count_towards_the_minimum_input() -> None:
+    architecture = {
+        **TINY,
+        "head": {**TINY["head"], "conv": [{"filters": 6, "convolutions": 2, "batch_norm": True}]},
+    }
+    model = build_cnn(architecture, input_shape=(24, 24, 3), num_classes=3)
+    names = [layer.name for layer in model.layers]
+    start = names.index("block2_dropout") + 1
+    assert names[start : start + 6] == [
+        "head_block1_conv1",
+        "head_block1_bn1",
+        "head_block1_conv2",
+        "head_block1_bn2",
+        "head_block1_pool",
+        "global_average_pool",
+    ]
+    # body: same padding, two 2x2 pools (x4); head: two valid 3x3 convolutions, a 2x2 pool
+    assert minimum_input_size(architecture) == 4 * (2 + 2 + 2)
+    with pytest.raises(ValueError, match=r"layer head_block1_pool .* gets a 1x1 input"):
+        build_cnn(architecture, input_shape=(20, 20, 3), num_classes=3)
+
+
 def test_minimum_input_size_is_exact() -> None:
     build_cnn(S0_DEEP, input_shape=(95, 95, 3), num_classes=12)
     build_cnn(S0_SHALLOW, input_shape=(15, 15, 3), num_classes=12)
@@ -248,11 +270,9 @@ def test_input_too_small_names_the_layer_and_the_minimum() -> None:
     with pytest.raises(ValueError) as error:
         build_cnn(S0_DEEP, input_shape=(64, 64, 3), num_classes=12)
     message = str(error.value)
-    assert "input 64x64 is too small" in message
-    assert (
-        "block 6, layer block6_conv1 (2x2 convolution, valid padding) gets a 1x1 input" in message
-    )
-    assert "must be at least 95x95 pixels" in message
+    assert message.startswith("input 64x64 is too small for the architecture: ")
+    assert "layer block6_conv1 (2x2 convolution, valid padding) gets a 1x1 input" in message
+    assert "must be at least 95x95 (height x width)" in message
 
 
 @pytest.mark.parametrize(
@@ -312,6 +332,11 @@ def test_input_too_small_names_the_layer_and_the_minimum() -> None:
         ({"blocks": [{"filters": 8, "kernel_size": [3, 0]}]}, "'kernel_size' must be a positive"),
         ({"blocks": [{"filters": 8, "pool_size": [2, 2, 2]}]}, "\\[height, width\\] pair"),
         ({**TINY, "head": {"dense": [{"dropout": 0.5}]}}, "'head' dense layer 1 needs 'units'"),
+        (
+            {**TINY, "head": {"conv": [{"filters": 8, "kernel": 3}]}},
+            r"unknown key\(s\) in architecture 'head' conv block 1: kernel; valid keys are: filt",
+        ),
+        ({**TINY, "head": {"conv": {"filters": 8}}}, "'head' 'conv' must be a non-empty list"),
         ({**TINY, "rescale": 0}, "'rescale' must be a positive number"),
         ({**TINY, "output": "linear"}, "'output' must be one of softmax, sigmoid"),
     ],

@@ -99,6 +99,97 @@ def test_cut_at_ends_the_backbone_at_that_layer():
         )
 
 
+def test_cut_at_activation_n_counts_activation_layers_from_1_as_s4_did():
+    network = build_backbone(
+        {"name": "resnet50", "weights": None, "cut_at": {"activation": 37}}, image_size=(64, 64)
+    )
+    assert network.layers[-1].name == "conv4_block5_out"
+    assert network.output.shape[1:] == (4, 4, 1024)
+    with pytest.raises(ValueError, match="resnet50 has 49 activation layers"):
+        build_backbone(
+            {"name": "resnet50", "weights": None, "cut_at": {"activation": 50}},
+            image_size=(32, 32),
+        )
+
+
+def test_cut_at_drop_last_removes_the_last_layers_as_s2_did():
+    whole = build_backbone({"name": "mobilenet", "weights": None}, image_size=(64, 64))
+    cut = build_backbone(
+        {"name": "mobilenet", "weights": None, "cut_at": {"drop_last": 4}}, image_size=(64, 64)
+    )
+    assert [layer.name for layer in whole.layers][-4:] == [
+        "conv_dw_13_relu",
+        "conv_pw_13",
+        "conv_pw_13_bn",
+        "conv_pw_13_relu",
+    ]
+    assert cut.layers[-1].name == "conv_dw_13_bn"
+    assert len(cut.layers) == len(whole.layers) - 4
+    with pytest.raises(ValueError, match=r"has 85 layers \(its input aside\); drop fewer"):
+        build_backbone(
+            {"name": "mobilenet", "weights": None, "cut_at": {"drop_last": 85}},
+            image_size=(64, 64),
+        )
+
+
+@pytest.mark.parametrize(
+    ("name", "expected"),
+    [
+        ("MobileNet", lambda rgb: rgb / 127.5 - 1.0),  # S2's MobileNet (v1)
+        ("mobilenet_v3_small", lambda rgb: rgb),  # rescales inside the model itself
+        ("DenseNet121", keras.applications.densenet.preprocess_input),
+    ],
+)
+def test_any_keras_application_builds_by_name_with_its_own_preprocessing(name, expected):
+    network = transfer_model(name, channels=3)
+    assert network.model.get_layer("backbone").count_params() > 0
+    rgb = np.random.default_rng(0).uniform(0, 255, (2, 32, 32, 3)).astype("float32")
+    preprocessed = network.extractor.get_layer("preprocessing")(rgb)
+    np.testing.assert_allclose(keras.ops.convert_to_numpy(preprocessed), expected(rgb), atol=1e-4)
+    assert network.model.predict(rgb, verbose=0).shape == (2, 3)
+
+
+def test_a_head_may_start_with_convolution_blocks():
+    network = transfer_model(
+        "mobilenet",
+        size=64,
+        head={
+            "conv": [
+                {"filters": 16, "padding": "same", "batch_norm": True, "pooling": None},
+                {"filters": 8, "kernel_size": 1, "dropout": 0.25},
+            ],
+            "pooling": "global_average",
+            "dense": [{"units": 8}],
+        },
+    )
+    names = [layer.name for layer in network.head.layers]
+    assert names[:7] == [
+        "features",
+        "head_block1_conv1",
+        "head_block1_bn1",
+        "head_block2_conv1",
+        "head_block2_pool",
+        "head_block2_dropout",
+        "global_average_pool",
+    ]
+    assert network.head.get_layer("head_block1_conv1").kernel.shape == (3, 3, 1024, 16)
+    # the same layers inside the whole model
+    assert network.model.get_layer("head_block2_conv1") is network.head.get_layer(
+        "head_block2_conv1"
+    )
+
+
+def test_a_head_too_big_for_the_feature_map_is_refused_before_keras_builds():
+    with pytest.raises(ValueError) as error:
+        transfer_model("mobilenet", size=64, head={"conv": [{"filters": 8}]})  # 2x2 map
+    assert str(error.value) == (
+        "the backbone's 2x2 feature map is too small for the head's convolution blocks (use "
+        "padding: same, pooling: null, a larger image or a later cut): layer head_block1_conv1 "
+        "(3x3 convolution, valid padding) gets a 2x2 input and would output nothing. It must "
+        "be at least 4x4 (height x width)"
+    )
+
+
 def test_a_weights_file_loads_through_backbone_weights(tmp_path):
     keras.utils.set_random_seed(7)
     saved = build_backbone({"name": "mobilenet_v2", "weights": None}, image_size=(32, 32))
@@ -113,7 +204,16 @@ def test_a_weights_file_loads_through_backbone_weights(tmp_path):
 @pytest.mark.parametrize(
     ("backbone", "message"),
     [
-        ({"name": "resnet51"}, "backbone.name must be one of efficientnet_b0, mobilenet_v2"),
+        (
+            {"name": "resnet51"},
+            "backbone.name='resnet51' is not a keras.applications model; did you mean ResNet50",
+        ),
+        ({"name": "yolo"}, "the models are: ConvNeXtBase, .*, Xception"),
+        ({"cut_at": {"activation": 0}}, "backbone.cut_at: 'activation' must be a positive int"),
+        ({"cut_at": {"layer": 3}}, r"unknown key\(s\) in backbone.cut_at: layer"),
+        ({"cut_at": {"activation": 3, "drop_last": 2}}, "gives both activation and drop_last"),
+        ({"cut_at": {}}, "backbone.cut_at must be a layer name"),
+        ({"cut_at": 7}, r"\{activation: N\} \(the N-th activation layer\)"),
         ({"weights": "missing/file.h5"}, "there is no weights file at 'missing/file.h5'"),
         ({"weights": 3}, "backbone.weights must be imagenet, none or the path"),
         ({"trainable": True}, r"unknown key\(s\) in backbone: trainable"),
@@ -122,6 +222,11 @@ def test_a_weights_file_loads_through_backbone_weights(tmp_path):
 def test_bad_backbone_settings_are_refused(backbone, message):
     with pytest.raises(ValueError, match=message):
         parse_backbone(backbone)
+
+
+def test_a_null_cut_key_is_no_cut_key():
+    cut = {"activation": None, "drop_last": 4}
+    assert parse_backbone({"cut_at": cut}).cut_at == {"drop_last": 4}
 
 
 def test_none_means_random_weights():

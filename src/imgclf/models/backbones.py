@@ -3,9 +3,23 @@
 The block, with its defaults::
 
     backbone:
-      name: resnet50      # resnet50 | mobilenet_v2 | vgg16 | efficientnet_b0 | any registered
+      name: resnet50      # any keras.applications model: ResNet50, MobileNet, MobileNetV2,
+                          # MobileNetV3Small, EfficientNetV2B0, ConvNeXtTiny, DenseNet121, ...
       weights: imagenet   # imagenet | none (random initialisation) | path to a weights file
-      cut_at: null        # a layer name: the backbone ends at that layer's output (S4)
+      cut_at: null        # where the backbone ends (S4, S2), one of:
+                          #   a layer name, e.g. conv4_block6_out
+                          #   {activation: N}: the N-th activation layer, counted from 1
+                          #   {drop_last: N}: without its last N layers
+
+A name is matched ignoring case, ``_`` and ``-``, so ``resnet50``, ``mobilenet_v2``,
+``vgg16`` and ``efficientnet_b0`` name ``ResNet50``, ``MobileNetV2``, ``VGG16`` and
+``EfficientNetB0``; a name Keras does not have is refused with the close matches.
+
+``{activation: N}`` counts the backbone's activation layers (``Activation``, ``ReLU``
+and the other activation layer types) in model order from 1. This is how Keras 2.2
+numbered them (``activation_1`` ... ``activation_49`` in ResNet50): S4's "activation 37"
+is ResNet50's ``conv4_block5_out``. ``{drop_last: N}`` counts the layers of the backbone
+without its classification top (S2 cut "the last 4 layers").
 
 ``weights: imagenet`` downloads the weights into Keras' cache
 (``$KERAS_HOME/models``, default ``~/.keras/models``) on first use and reads them
@@ -16,27 +30,20 @@ backbone, even with ``cut_at``). When the download fails,
 :func:`build_backbone` raises :class:`BackboneWeightsUnavailable` saying this.
 
 Each backbone expects its own pixel preprocessing (ResNet50 and VGG16: BGR with
-the ImageNet means subtracted; MobileNetV2: [-1, 1]; EfficientNet: raw pixels).
-:class:`BackbonePreprocessing` applies the backbone's own ``preprocess_input``
-inside the model, after repeating a grayscale channel three times, so that a
-saved model takes raw [0, 255] pixels of the project's colour mode.
-
-Add any other ``keras.applications`` model with :func:`register_backbone`, e.g.::
-
-    register_backbone(
-        "densenet121",
-        keras.applications.DenseNet121,
-        keras.applications.densenet.preprocess_input,
-    )
-
-(in a module your pipelines import, such as ``settings.py``, so that models
-using it also load).
+the ImageNet means subtracted; MobileNet and MobileNetV2: [-1, 1]; EfficientNet: raw
+pixels). :class:`BackbonePreprocessing` applies the ``preprocess_input`` of the
+backbone's own ``keras.applications`` module inside the model, after repeating a
+grayscale channel three times, so that a saved model takes raw [0, 255] pixels of the
+project's colour mode.
 """
 
 from __future__ import annotations
 
 import contextlib
 import dataclasses
+import difflib
+import functools
+import importlib
 import os
 import re
 import socket
@@ -47,8 +54,18 @@ from typing import Any
 import keras
 
 from imgclf.config import block_items
+from imgclf.models import checks
 
 BACKBONE_KEYS = ("name", "weights", "cut_at")
+CUT_KEYS = ("activation", "drop_last")
+ACTIVATION_LAYERS = (
+    keras.layers.Activation,
+    keras.layers.ReLU,
+    keras.layers.LeakyReLU,
+    keras.layers.PReLU,
+    keras.layers.ELU,
+    keras.layers.Softmax,
+)
 DOWNLOAD_TIMEOUT_SECONDS = 30
 """Seconds without progress after which a weights download is given up."""
 
@@ -58,57 +75,49 @@ class BackboneSpec:
     """How to build one backbone: its ``keras.applications`` constructor and its own
     ``preprocess_input``."""
 
+    name: str
     constructor: Callable[..., keras.Model]
     preprocess_input: Callable[[Any], Any]
 
 
-_REGISTRY: dict[str, BackboneSpec] = {}
+def _key(name: str) -> str:
+    return name.lower().replace("_", "").replace("-", "")
 
 
-def register_backbone(
-    name: str,
-    constructor: Callable[..., keras.Model],
-    preprocess_input: Callable[[Any], Any],
-) -> None:
-    """Make a ``keras.applications`` model (or any constructor taking ``include_top``,
-    ``weights`` and ``input_shape``) available as ``backbone.name: <name>``."""
-    _REGISTRY[name] = BackboneSpec(constructor, preprocess_input)
+@functools.cache
+def _applications() -> dict[str, str]:
+    """``keras.applications``' model constructors, by their matching key."""
+    return {
+        _key(name): name
+        for name in dir(keras.applications)
+        if name[:1].isupper() and callable(getattr(keras.applications, name))
+    }
 
 
 def backbone_names() -> list[str]:
-    """Names of the registered backbones."""
-    return sorted(_REGISTRY)
+    """The names of every ``keras.applications`` model."""
+    return sorted(_applications().values())
 
 
 def backbone_spec(name: str) -> BackboneSpec:
-    """The registered backbone called ``name``.
+    """The ``keras.applications`` model called ``name`` (case, ``_`` and ``-`` ignored).
 
     Raises:
-        ValueError: for an unregistered name (the message lists the registered ones).
+        ValueError: for a name Keras does not have (the message lists the close matches).
     """
-    try:
-        return _REGISTRY[name]
-    except (KeyError, TypeError):
-        raise ValueError(
-            f"backbone.name must be one of {', '.join(backbone_names())}; got {name!r} "
-            "(imgclf.models.backbones.register_backbone adds others)"
-        ) from None
-
-
-register_backbone(
-    "resnet50", keras.applications.ResNet50, keras.applications.resnet50.preprocess_input
-)
-register_backbone(
-    "mobilenet_v2",
-    keras.applications.MobileNetV2,
-    keras.applications.mobilenet_v2.preprocess_input,
-)
-register_backbone("vgg16", keras.applications.VGG16, keras.applications.vgg16.preprocess_input)
-register_backbone(
-    "efficientnet_b0",
-    keras.applications.EfficientNetB0,
-    keras.applications.efficientnet.preprocess_input,
-)
+    applications = _applications()
+    if not isinstance(name, str) or _key(name) not in applications:
+        close = difflib.get_close_matches(_key(str(name)), applications, n=4, cutoff=0.6)
+        suggestion = (
+            f"did you mean {', '.join(applications[key] for key in close)}?"
+            if close
+            else f"the models are: {', '.join(backbone_names())}"
+        )
+        raise ValueError(f"backbone.name={name!r} is not a keras.applications model; {suggestion}")
+    canonical = applications[_key(name)]
+    constructor = getattr(keras.applications, canonical)
+    module = importlib.import_module(constructor.__module__)
+    return BackboneSpec(canonical, constructor, module.preprocess_input)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -117,7 +126,7 @@ class BackboneConfig:
 
     name: str = "resnet50"
     weights: str | None = "imagenet"
-    cut_at: str | None = None
+    cut_at: str | dict[str, int] | None = None
 
     def to_parameters(self) -> dict[str, Any]:
         """The block as plain parameters."""
@@ -158,10 +167,32 @@ def parse_backbone(backbone: Mapping[str, Any] | BackboneConfig | None) -> Backb
                 f"(resolved to {Path(weights).resolve()}); set it to imagenet, none or an "
                 "existing file"
             )
-    cut_at = backbone.get("cut_at")
-    if cut_at is not None and (not isinstance(cut_at, str) or not cut_at):
-        raise ValueError(f"backbone.cut_at must be a layer name or null; got {cut_at!r}")
-    return BackboneConfig(name=name, weights=weights, cut_at=cut_at)
+    return BackboneConfig(name=name, weights=weights, cut_at=_parse_cut(backbone.get("cut_at")))
+
+
+def _parse_cut(cut_at: Any) -> str | dict[str, int] | None:
+    if cut_at is None or (isinstance(cut_at, str) and cut_at):
+        return cut_at
+    if isinstance(cut_at, Mapping):
+        # a variant's cut_at merges over the shared block's: null removes a key
+        cut = {
+            key: value
+            for key, value in block_items(cut_at, CUT_KEYS, "backbone.cut_at").items()
+            if value is not None
+        }
+        if len(cut) == 1:
+            ((key, value),) = cut.items()
+            return {key: checks.positive_int(value, key, "backbone.cut_at")}
+        if len(cut) == 2:
+            raise ValueError(
+                f"backbone.cut_at={dict(cut_at)!r} gives both activation and drop_last; keep "
+                "one (a variant's cut_at is merged over the shared backbone's: set the other "
+                "to null)"
+            )
+    raise ValueError(
+        "backbone.cut_at must be a layer name, {activation: N} (the N-th activation layer), "
+        f"{{drop_last: N}} (without the last N layers) or null; got {cut_at!r}"
+    )
 
 
 @keras.saving.register_keras_serializable(package="imgclf")
@@ -224,16 +255,41 @@ def build_backbone(
                 f"backbone.weights={config.weights!r}: could not load the weights of "
                 f"{config.name} (without its top) from it: {error}"
             ) from error
-    output = model.output
-    if config.cut_at is not None:
-        try:
-            output = model.get_layer(config.cut_at).output
-        except ValueError:
+    return keras.Model(model.input, _cut_output(model, config), name="backbone")
+
+
+def cut_layer(model: keras.Model, cut_at: str | Mapping[str, int]) -> str:
+    """The name of the layer where ``cut_at`` ends ``model`` (see the module docstring).
+
+    Raises:
+        ValueError: for a layer name the model does not have, or a number past its end.
+    """
+    layers = [layer for layer in model.layers if not isinstance(layer, keras.layers.InputLayer)]
+    where = f"backbone.cut_at={cut_at!r}"
+    if isinstance(cut_at, str):
+        if cut_at not in {layer.name for layer in layers}:
             raise ValueError(
-                f"backbone.cut_at={config.cut_at!r}: {config.name} has no such layer; its "
-                f"last layers are {', '.join(layer.name for layer in model.layers[-5:])}"
-            ) from None
-    return keras.Model(model.input, output, name="backbone")
+                f"{where}: {model.name} has no such layer; its last layers are "
+                f"{', '.join(layer.name for layer in layers[-5:])}"
+            )
+        return cut_at
+    ((kind, number),) = cut_at.items()
+    if kind == "activation":
+        activations = [layer.name for layer in layers if isinstance(layer, ACTIVATION_LAYERS)]
+        if number > len(activations):
+            raise ValueError(f"{where}: {model.name} has {len(activations)} activation layers")
+        return activations[number - 1]
+    if number >= len(layers):
+        raise ValueError(
+            f"{where}: {model.name} has {len(layers)} layers (its input aside); drop fewer"
+        )
+    return layers[-number - 1].name
+
+
+def _cut_output(model: keras.Model, config: BackboneConfig) -> Any:
+    if config.cut_at is None:
+        return model.output
+    return model.get_layer(cut_layer(model, config.cut_at)).output
 
 
 def _offline_message(name: str, error: str) -> str:

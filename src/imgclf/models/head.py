@@ -3,6 +3,8 @@
 A head turns a feature map into class probabilities. Every key shows its default::
 
     head:
+      conv: []                  # convolution blocks first, as a scratch CNN's blocks (S2),
+                                # e.g. [{filters: 64, padding: same, pooling: null}]
       batch_norm: false         # BatchNormalization of the feature map first (S0's transfer head)
       pooling: flatten          # flatten | global_average | global_max
       dropout: 0.0              # Dropout before the first dense layer
@@ -11,7 +13,9 @@ A head turns a feature map into class probabilities. Every key shows its default
 
 and the output layer is ``softmax`` (``Dense(num_classes, softmax)``) or ``sigmoid``
 (``Dense(1, sigmoid)``, for 2 classes only). A dense layer's ``dropout`` follows that
-layer. Layers are named ``head_bn``, ``flatten`` (or ``global_average_pool`` /
+layer. The convolution blocks (see :mod:`imgclf.models.conv`) are named
+``head_block1_conv1``, ``head_block1_bn1``, ``head_block1_pool``, ``head_block1_dropout``;
+the other layers ``head_bn``, ``flatten`` (or ``global_average_pool`` /
 ``global_max_pool``), ``head_dropout``, ``head_dense1``, ``head_dense1_dropout`` and
 ``predictions``.
 
@@ -29,7 +33,7 @@ from typing import Any
 import keras
 
 from imgclf.config import block_items
-from imgclf.models import checks
+from imgclf.models import checks, conv
 
 HEAD_POOLINGS = ("flatten", "global_average", "global_max")
 OUTPUTS = ("softmax", "sigmoid")
@@ -47,12 +51,14 @@ class DenseLayer:
 
 @dataclasses.dataclass(frozen=True)
 class Head:
-    """BatchNorm?, pooling or flattening, Dropout?, hidden dense layers."""
+    """Convolution blocks?, BatchNorm?, pooling or flattening, Dropout?, hidden dense
+    layers."""
 
     pooling: str = "flatten"
     dropout: float = 0.0
     dense: tuple[DenseLayer, ...] = ()
     batch_norm: bool = False
+    conv: tuple[conv.ConvBlock, ...] = ()
 
 
 HEAD_KEYS = tuple(field.name for field in dataclasses.fields(Head))
@@ -72,6 +78,8 @@ def parse_head(head: Mapping[str, Any] | Head | None, where: str = "head") -> He
         return Head()
     head = block_items(head, HEAD_KEYS, where)
     values: dict[str, Any] = {}
+    if head.get("conv"):
+        values["conv"] = conv.parse_blocks(head["conv"], f"{where} 'conv'", f"{where} conv block")
     if "pooling" in head:
         values["pooling"] = checks.choice(head["pooling"], "pooling", HEAD_POOLINGS, where)
     if "dropout" in head:
@@ -108,6 +116,8 @@ def head_layers(head: Head, output: str, num_classes: int) -> list[keras.layers.
     """The head's layers in order, the output layer last (float32, so that probabilities
     stay float32 under a mixed precision policy)."""
     layers: list[keras.layers.Layer] = []
+    for number, block in enumerate(head.conv, start=1):
+        layers += conv.block_layers(block, f"head_block{number}")
     if head.batch_norm:
         layers.append(keras.layers.BatchNormalization(name="head_bn"))
     if head.pooling == "flatten":

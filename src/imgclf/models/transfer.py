@@ -24,7 +24,7 @@ from typing import Any
 import keras
 
 from imgclf.config import block_items
-from imgclf.models import checks
+from imgclf.models import checks, conv
 from imgclf.models.backbones import BackbonePreprocessing
 from imgclf.models.head import Head, apply_layers, check_output, head_layers, parse_head
 from imgclf.models.summary import count_parameters
@@ -67,7 +67,15 @@ def build_transfer_model(
     check_output(output, num_classes)
     extractor = feature_extractor(backbone, backbone_name=backbone_name, input_shape=input_shape)
     features = extractor.output
-    layers = head_layers(parse_head(head), output, num_classes)
+    head = parse_head(head)
+    conv.check_fits(
+        list(conv.windows(head.conv, "head_block")),
+        tuple(features.shape[1:3]),
+        f"the backbone's {conv.by(features.shape[1:3])} feature map is too small for the "
+        "head's convolution blocks (use padding: same, pooling: null, a larger image or a "
+        "later cut)",
+    )
+    layers = head_layers(head, output, num_classes)
     feature_input = keras.Input(shape=tuple(features.shape[1:]), name="features")
     head_model = keras.Model(
         feature_input, apply_layers(layers, feature_input), name=f"{name}_head"
