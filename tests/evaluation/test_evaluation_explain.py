@@ -94,3 +94,26 @@ def test_a_model_without_convolutions_cannot_be_explained():
     model = keras.Model(inputs, keras.layers.Dense(2, activation="softmax")(inputs))
     with pytest.raises(ValueError, match="no Conv2D layer"):
         explain.grad_cam_layer(model, 4)
+
+
+def test_the_pooling_after_the_last_conv_is_found_inside_and_outside_a_nested_backbone():
+    model = evidence_model(nested=True)
+    pooled = explain.pooling_after(model, ("backbone", "conv"))
+    assert pooled == (model.layers[-2].name,)  # the global pooling on top of the backbone
+    image = np.full((1, 8, 8, 1), 2.0, "float32")
+    image[0, 0, 0] = 66.0
+    # a ones kernel and relu: the conv returns the image; global average pooling its mean
+    np.testing.assert_allclose(explain.activations(model, image, pooled), [[3.0]], atol=1e-5)
+
+
+def test_a_max_pooled_last_conv_gives_its_pooled_map_and_a_flattened_one_gives_none():
+    inputs = keras.Input((8, 8, 1))
+    conv = keras.layers.Conv2D(2, 3, padding="same", name="conv")(inputs)
+    pooled = keras.layers.MaxPooling2D(2, name="pool")(keras.layers.ReLU(name="relu")(conv))
+    outputs = keras.layers.Dense(2)(keras.layers.Flatten()(pooled))
+    model = keras.Model(inputs, outputs)
+    assert explain.pooling_after(model, ("conv",)) == ("pool",)
+    assert explain.activations(model, IMAGES[:1, :8, :8], ("pool",)).shape == (1, 4, 4, 2)
+
+    flat = keras.Model(inputs, keras.layers.Dense(2)(keras.layers.Flatten()(conv)))
+    assert explain.pooling_after(flat, ("conv",)) is None

@@ -1,4 +1,5 @@
-"""What a model looks at: Grad-CAM heat maps and convolution activation maps.
+"""What a model looks at: Grad-CAM heat maps, convolution activation maps and the pooled
+activations of the last convolution.
 
 A layer is named by its *path*: ``("block3_conv1",)`` for a layer of the model itself,
 ``("backbone", "conv5_block3_3_conv")`` for a layer inside a nested model such as the
@@ -22,16 +23,35 @@ LayerPath = tuple[str, ...]
 Probe = Callable[[tf.Tensor], tuple[tf.Tensor, tf.Tensor]]
 
 
+CONVOLUTIONS = (keras.layers.Conv2D, keras.layers.DepthwiseConv2D)
+POOLINGS = (
+    keras.layers.MaxPooling2D,
+    keras.layers.AveragePooling2D,
+    keras.layers.GlobalMaxPooling2D,
+    keras.layers.GlobalAveragePooling2D,
+)
+
+
+def layer_paths(model: keras.Model) -> list[tuple[LayerPath, keras.layers.Layer]]:
+    """Every layer with its path, in the order the model applies them, looking one level
+    into nested models (a nested model stands for its own layers)."""
+    paths: list[tuple[LayerPath, keras.layers.Layer]] = []
+    for layer in model.layers:
+        if isinstance(layer, keras.Model):
+            paths += [
+                ((layer.name, inner.name), inner)
+                for inner in layer.layers
+                if not isinstance(inner, keras.Model)
+            ]
+        else:
+            paths.append(((layer.name,), layer))
+    return paths
+
+
 def conv_layer_paths(model: keras.Model) -> list[LayerPath]:
     """The path of every ``Conv2D`` layer (depthwise and separable ones included), in
     the order the model applies them, looking one level into nested models."""
-    paths: list[LayerPath] = []
-    for layer in model.layers:
-        if isinstance(layer, keras.Model):
-            paths += [(layer.name, *path) for path in conv_layer_paths(layer) if len(path) == 1]
-        elif isinstance(layer, keras.layers.Conv2D | keras.layers.DepthwiseConv2D):
-            paths.append((layer.name,))
-    return paths
+    return [path for path, layer in layer_paths(model) if isinstance(layer, CONVOLUTIONS)]
 
 
 def first_and_last_conv(model: keras.Model) -> tuple[LayerPath, LayerPath]:
@@ -44,6 +64,20 @@ def first_and_last_conv(model: keras.Model) -> tuple[LayerPath, LayerPath]:
     if not paths:
         raise ValueError(f"model {model.name!r} has no Conv2D layer to explain")
     return paths[0], paths[-1]
+
+
+def pooling_after(model: keras.Model, path: LayerPath) -> LayerPath | None:
+    """The pooling layer (max, average or global) that pools the output of the layer at
+    ``path``: the first one after it, unless a flatten, dense or convolution layer comes
+    first; None when nothing pools that output."""
+    paths = layer_paths(model)
+    start = [found for found, _ in paths].index(path)
+    for found, layer in paths[start + 1 :]:
+        if isinstance(layer, POOLINGS):
+            return found
+        if isinstance(layer, (*CONVOLUTIONS, keras.layers.Flatten, keras.layers.Dense)):
+            return None
+    return None
 
 
 def parse_layer_path(model: keras.Model, path: str) -> LayerPath:
@@ -188,6 +222,7 @@ def grad_cam(
 
 
 def activations(model: keras.Model, images: np.ndarray, path: LayerPath) -> np.ndarray:
-    """The output ``(n, h, w, channels)`` of the layer at ``path`` for a batch of raw images."""
+    """The output ``(n, h, w, channels)`` of the layer at ``path`` for a batch of raw images
+    (``(n, channels)`` for a global pooling layer)."""
     layer_output, _ = probe(model, path)(tf.convert_to_tensor(images, dtype=tf.float32))
     return np.asarray(layer_output)

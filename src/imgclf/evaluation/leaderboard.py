@@ -9,7 +9,7 @@ leaderboard of a hundred models loads no network.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -162,10 +162,11 @@ def sweep_table(arms: Mapping[str, Mapping[str, Any]]) -> pd.DataFrame:
     return pd.DataFrame(rows).reindex(columns=SWEEP_COLUMNS)
 
 
-def summary(table: pd.DataFrame, *, tolerance: float) -> str:
+def summary(table: pd.DataFrame, *, tolerance: float, comparisons: Sequence[str] = ()) -> str:
     """The leaderboard in a few Markdown sentences: the best model overall, the best of each
     family, and the quickest to train among the models within ``tolerance`` (0.01 = one
-    percentage point) of the best test accuracy.
+    percentage point) of the best test accuracy; then the ``comparisons`` (Markdown list
+    items, see :func:`imgclf.evaluation.comparisons.comparison_lines`).
 
     Raises:
         ValueError: for an empty table or a negative tolerance.
@@ -223,6 +224,7 @@ def summary(table: pd.DataFrame, *, tolerance: float) -> str:
             f"- The pixel baseline ({floor['model']}) scores {floor['test_accuracy']:.3f}: "
             f"{beaten} of {len(networks)} networks beat it."
         )
+    lines += comparisons
     if untrained:
         lines.append(
             f"- Not trained yet, so not ranked: {', '.join(untrained)} (run their pipelines, "

@@ -135,6 +135,21 @@ def channel_maps(activations: np.ndarray, *, title: str, channels: int = 16) -> 
     return fig
 
 
+def channel_bars(values: np.ndarray, *, title: str, channels: int = 16) -> Figure:
+    """The ``channels`` largest values of one image's globally pooled activations ``(c,)``,
+    one bar per channel (largest first), labelled with the channel's index."""
+    values = np.asarray(values, dtype=np.float64)
+    strongest = np.argsort(-values, kind="stable")[:channels]
+    fig, ax = plt.subplots(figsize=(max(4.0, 0.4 * len(strongest) + 1.5), 3.0))
+    ax.bar(range(len(strongest)), values[strongest], color="#3b6ea8")
+    ax.set_xticks(range(len(strongest)), [f"#{channel}" for channel in strongest], fontsize=7)
+    ax.set_xlabel("channel")
+    ax.set_ylabel("pooled activation")
+    ax.set_title(f"{title} ({len(values)} channels, the {len(strongest)} largest)", fontsize=9)
+    fig.tight_layout()
+    return fig
+
+
 def leaderboard_figure(leaderboard: pd.DataFrame, *, chance: float | None = None) -> Figure:
     """Test accuracy and macro F1 per model (bars, best at the top, coloured by family),
     and test accuracy against training seconds (log scale, accuracy from 0 to 1); a dashed

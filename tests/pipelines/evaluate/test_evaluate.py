@@ -27,6 +27,8 @@ NETWORKS = [
 ]
 PLOTS = {"confusion_matrix", "confusion_matrix_normalised", "misclassified", "least_confident"}
 NETWORK_PLOTS = {"training_curves", "grad_cam", "activations_first_conv", "activations_last_conv"}
+# S0's CNN1 max-pools its last convolution; the others flatten it or pool only earlier maps
+POOLED = {"scratch_cnn.shallow"}
 
 
 @pytest.fixture(scope="module")
@@ -50,6 +52,30 @@ def test_every_variant_and_the_baseline_are_on_the_leaderboard(finished_project)
     markdown = (finished_project / "08_reporting" / "leaderboard.md").read_text()
     rows = [line.split(" | ")[0].lstrip("| ") for line in markdown.splitlines()[4:]]
     assert rows == leaderboard["model"].tolist()
+
+
+def test_the_summary_compares_the_variants_that_differ_in_one_setting(finished_project):
+    pairs = pd.read_csv(finished_project / "08_reporting" / "setting_comparisons.csv")
+    compared = {(row.setting, row.model_a, row.model_b) for row in pairs.itertuples()}
+    # base's four transfer variants: two optimizers, with and without augmentation
+    assert {
+        ("training.optimizer", "transfer.adam", "transfer.sgd"),
+        ("training.optimizer", "transfer.adam_aug", "transfer.sgd_aug"),
+        ("training.augmentation", "transfer.adam", "transfer.adam_aug"),
+        ("training.augmentation", "transfer.sgd", "transfer.sgd_aug"),
+    } <= compared
+    summary = (finished_project / "08_reporting" / "leaderboard_summary.md").read_text()
+    (optimizer,) = pairs[
+        (pairs["model_a"] == "transfer.adam") & (pairs["model_b"] == "transfer.sgd")
+    ][["value_a", "value_b", "winning_value"]].itertuples(index=False)
+    assert optimizer[:2] == ("adam", "sgd")
+    line = next(line for line in summary.splitlines() if "transfer.adam (adam," in line)
+    assert line.startswith("  - training.optimizer: transfer.adam (adam, ")
+    assert (
+        ("level" in line)
+        if optimizer.winning_value == "level"
+        else (f"**{optimizer.winning_value}** beat" in line)
+    )
 
 
 @pytest.mark.parametrize("name", ["transfer.sgd_aug", "scratch_cnn.tuned", BASELINE])
@@ -84,7 +110,9 @@ def test_plots_and_explanations_lie_beside_the_metrics(finished_project):
         if name == BASELINE:
             assert not explanations and "training_curves" not in plots
         else:
-            assert explanations == {"grad_cam", "activations_first_conv", "activations_last_conv"}
+            expected = {"grad_cam", "activations_first_conv", "activations_last_conv"}
+            pooled = {"activations_last_conv_pooled"} if name in POOLED else set()
+            assert explanations == expected | pooled
             assert "training_curves" in plots
 
 
@@ -110,6 +138,8 @@ def test_the_report_is_one_self_contained_page_with_every_model(finished_project
             "training_curves",
         }
         tuning = {"optimization_history", "param_importances"}
+        if name in POOLED:
+            explained = explained | {"activations_last_conv_pooled"}
         expected = plots if name == BASELINE else plots | explained
         assert shown == (expected | tuning if name == "scratch_cnn.tuned" else expected)
     assert 'alt="leaderboard" src="data:image/' in page

@@ -12,6 +12,7 @@ from imgclf.evaluation.config import parse_evaluation
 from imgclf.evaluation.predictions import class_probabilities, prediction_table
 from imgclf.pipelines.evaluate.nodes import (
     build_leaderboard,
+    compare_settings,
     compare_sweep,
     explain_model,
     plot_evaluation,
@@ -103,7 +104,9 @@ def test_a_variant_not_trained_yet_is_listed_as_such_and_the_others_ranked(tmp_p
     assert leaderboard["model"].tolist() == ["scratch_cnn.perfect", "transfer.new"]
     assert leaderboard["status"].tolist() == ["trained", "not trained"]
     assert pd.isna(leaderboard["test_accuracy"].iloc[1])
-    written = summarise_leaderboard(leaderboard, EVALUATE)
+    pairs = compare_settings(EVALUATE, **{"transfer.new": missing, "scratch_cnn.perfect": scored})
+    assert pairs.empty  # one trained model: no pair
+    written = summarise_leaderboard(leaderboard, pairs, EVALUATE)
     assert "**Best overall: scratch_cnn.perfect**" in written
     assert "Not trained yet, so not ranked: transfer.new" in written
 

@@ -19,6 +19,7 @@ from imgclf.evaluation.baseline import (
     predict_pixel_classifier,
     train_pixel_classifier,
 )
+from imgclf.evaluation.comparisons import comparison_lines, comparison_table, flat_settings
 from imgclf.evaluation.config import EvaluationConfig
 from imgclf.evaluation.leaderboard import (
     TRAINED,
@@ -32,6 +33,7 @@ from imgclf.evaluation.metrics import classification_scores, normalise_rows
 from imgclf.evaluation.predictions import predict_index, prediction_table, table_probabilities
 from imgclf.imaging.decode import read_image
 from imgclf.reporting.evaluation import (
+    channel_bars,
     channel_maps,
     confusion_matrix_figure,
     gallery,
@@ -172,6 +174,7 @@ def score_model(
         "trained": True,
         "classes": list(classes),
         "facts": facts,
+        "settings": flat_settings(config),
         "val": {key: val[key] for key in ("examples", "accuracy", "loss")},
         "test": test,
         "misclassified": int((~test_predictions["correct"]).sum()),
@@ -235,8 +238,9 @@ def explain_model(
     test_predictions: pd.DataFrame,
     settings: EvaluationConfig,
 ) -> Images:
-    """Grad-CAM overlays on a sample of test images (one class after another), and the
-    activation maps of the first and last convolution layers for the first of them.
+    """Grad-CAM overlays on a sample of test images (one class after another), and for
+    the first of them the activation maps of the first and last convolution layers and the
+    last convolution's pooled activations (when a pooling layer follows it).
     Works on models that nest their backbone as one layer; none for a model not trained
     yet."""
     if model is None or test_predictions.empty:
@@ -263,9 +267,14 @@ def explain_model(
             f"({heat.shape[1]}x{heat.shape[2]})\ncaptions: true -> predicted class, confidence",
         )
     }
-    for key, path in (("activations_first_conv", first), ("activations_last_conv", last)):
+    probed = {"activations_first_conv": first, "activations_last_conv": last}
+    pooled = explain.pooling_after(model, last)
+    if pooled is not None:
+        probed["activations_last_conv_pooled"] = pooled
+    for key, path in probed.items():
         maps = explain.activations(model, pixels[:1].astype(np.float32), path)[0]
-        figures[key] = channel_maps(
+        draw = channel_maps if maps.ndim == 3 else channel_bars
+        figures[key] = draw(
             maps,
             title=f"{model.name}: {'/'.join(path)} on {sample['label'].iloc[0]}",
             channels=settings.activation_channels,
@@ -305,9 +314,23 @@ def plot_leaderboard(leaderboard: pd.DataFrame, classes: list[str]) -> Image.Ima
     return figure_image(leaderboard_figure(trained, chance=1 / len(classes)))
 
 
-def summarise_leaderboard(leaderboard: pd.DataFrame, settings: EvaluationConfig) -> str:
-    """Best overall, best per family, and the quickest model close to the best (Markdown)."""
-    return summary(leaderboard, tolerance=settings.tolerance)
+def compare_settings(settings: EvaluationConfig, **metrics: dict[str, Any]) -> pd.DataFrame:
+    """Every pair of trained models that differ in one setting, and which value won
+    (keyword arguments: model name -> its metrics); see
+    :mod:`imgclf.evaluation.comparisons`."""
+    return comparison_table(metrics.values(), tolerance=settings.tolerance)
+
+
+def summarise_leaderboard(
+    leaderboard: pd.DataFrame, setting_comparisons: pd.DataFrame, settings: EvaluationConfig
+) -> str:
+    """Best overall, best per family, the quickest model close to the best, and the
+    settings compared between pairs of models (Markdown)."""
+    return summary(
+        leaderboard,
+        tolerance=settings.tolerance,
+        comparisons=comparison_lines(setting_comparisons),
+    )
 
 
 def report_section(

@@ -34,6 +34,7 @@ from .nodes import (
     SWEEP_PLOT,
     SWEEP_TABLE,
     build_leaderboard,
+    compare_settings,
     compare_sweep,
     explain_model,
     leaderboard_markdown,
@@ -112,14 +113,26 @@ def create_pipeline(variants: Sequence[Variant] = (), **kwargs: Any) -> Pipeline
             name="plot_leaderboard",
         ),
         node(
+            compare_settings,
+            inputs={"settings": "settings", **{name: f"{name}.metrics" for name in evaluated}},
+            outputs="setting_comparisons",
+            name="compare_settings",
+        ),
+        node(
             summarise_leaderboard,
-            ["leaderboard", "settings"],
+            ["leaderboard", "setting_comparisons", "settings"],
             "leaderboard_summary",
             name="summarise_leaderboard",
         ),
         node(write_report, inputs=report_inputs, outputs="report", name="write_report"),
     ]
-    published = {"leaderboard", "leaderboard_markdown", "leaderboard_plot", "leaderboard_summary"}
+    published = {
+        "leaderboard",
+        "leaderboard_markdown",
+        "leaderboard_plot",
+        "leaderboard_summary",
+        "setting_comparisons",
+    }
     pipelines.append(
         Pipeline(
             ranking,
