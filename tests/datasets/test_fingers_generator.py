@@ -9,6 +9,7 @@ from collections import Counter
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 from PIL import Image
 
@@ -42,7 +43,7 @@ def test_layout_names_counts_and_images(tmp_path):
     )
 
     assert written == 12 * 3 + 12 * 1
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["test", "train", "val"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["boxes.csv", "test", "train", "val"]
     assert list((tmp_path / "val").iterdir()) == []
     for split, per_class in {"train": 3, "test": 1}.items():
         files = list((tmp_path / split).iterdir())
@@ -63,6 +64,26 @@ def test_layout_names_counts_and_images(tmp_path):
         assert (pixels > background + 50).mean() > 0.05, f"{path.name}: no bright hand"
         border = np.concatenate([pixels[0], pixels[-1], pixels[:, 0], pixels[:, -1]])
         assert border.max() > background + 50, f"{path.name}: the arm should reach the border"
+
+
+def test_every_image_has_the_box_of_its_hand(tmp_path):
+    generate_fingers(tmp_path, per_split={"train": 2, "test": 1}, size=48, workers=1)
+    boxes = pd.read_csv(tmp_path / "boxes.csv")
+    assert list(boxes.columns) == ["path", "x_min", "y_min", "x_max", "y_max"]
+    assert sorted(boxes["path"]) == sorted(
+        p.relative_to(tmp_path).as_posix() for p in tmp_path.rglob("*.png")
+    )
+    assert (boxes["x_min"] < boxes["x_max"]).all() and (boxes["y_min"] < boxes["y_max"]).all()
+    assert boxes[["x_min", "y_min"]].min().min() >= 0
+    assert boxes[["x_max", "y_max"]].max().max() <= 48
+    for row in boxes.itertuples():
+        pixels = np.asarray(Image.open(tmp_path / row.path), dtype=float)
+        inside = pixels[row.y_min : row.y_max, row.x_min : row.x_max]
+        bright = pixels > np.median(pixels) + 50
+        # the hand is inside its box; what is bright outside it is the forearm, below it
+        assert (inside > np.median(pixels) + 50).mean() > 0.3, row.path
+        above = bright[: row.y_min].sum() + bright[:, : row.x_min][: row.y_max].sum()
+        assert above <= 0.02 * bright.sum(), row.path
 
 
 def test_same_seed_gives_identical_files_and_other_seed_differs(tmp_path):

@@ -240,3 +240,65 @@ def test_an_unreadable_folder_is_skipped_and_named(tmp_path, monkeypatch):
     frame = ImageDirectoryDataset(path=str(tmp_path)).load()
     assert _relative(frame, tmp_path) == ["cats/a.png"]
     assert frame.attrs["unreadable_folders"] == {"dogs": "Permission denied"}
+
+
+def test_boxes_come_from_a_table_and_a_file_without_a_usable_row_says_why(tmp_path):
+    images = tmp_path / "images"
+    _touch(images, "a/1.png", "a/2.png", "a/3.png", "b/4.png")
+    table = pd.DataFrame(
+        {
+            "file": ["a/1.png", "a/2.png", "a/2.png", str(images / "a/3.png")],
+            "left": ["1", "0", "0", "abc"],
+            "top": ["2", "0", "0", "1"],
+            "right": ["30.5", "5", "5", "9"],
+            "bottom": ["40", "5", "5", "9"],
+        }
+    )
+    table.to_csv(tmp_path / "boxes.csv", index=False)
+    dataset = ImageDirectoryDataset(
+        path=str(images),
+        boxes={
+            "filepath": str(tmp_path / "boxes.csv"),
+            "path_column": "file",
+            "columns": ["left", "top", "right", "bottom"],
+            "units": "pixels",
+        },
+    )
+    listing = dataset.load()
+    frame = listing.set_index(pd.Index(_relative(listing, images)))
+    assert frame.loc["a/1.png", ["box_x_min", "box_y_min", "box_x_max", "box_y_max"]].tolist() == [
+        1.0,
+        2.0,
+        30.5,
+        40.0,
+    ]
+    assert frame["box_units"].eq("pixels").all()
+    assert _labels(frame, "box_problem") == [
+        None,
+        "listed 2 times in boxes.csv; give each image one box",
+        "left 'abc' in boxes.csv is not a number",
+        "no row for this image in boxes.csv",
+    ]
+
+
+@pytest.mark.parametrize(
+    ("boxes", "message"),
+    [
+        ({"columns": ["x_min", "y_min", "x_max", "y_max"]}, "needs `filepath`"),
+        ({"filepath": "b.csv", "columns": ["x", "y", "w"]}, "four columns in the order left"),
+        ({"filepath": "b.csv", "units": "percent"}, "pixels .* or fractions"),
+        ({"filepath": "b.csv", "unit": "pixels"}, "unknown key"),
+    ],
+)
+def test_box_settings_are_checked_when_the_catalog_is_read(tmp_path, boxes, message):
+    with pytest.raises(DatasetError, match=message):
+        ImageDirectoryDataset(path=str(tmp_path), boxes=boxes)
+
+
+def test_a_missing_box_table_names_the_file_and_the_setting(tmp_path):
+    _touch(tmp_path, "a/1.png")
+    dataset = ImageDirectoryDataset(
+        path=str(tmp_path), boxes={"filepath": str(tmp_path / "no.csv")}
+    )
+    with pytest.raises(DatasetError, match=r"Box table '.*no.csv' does not exist.*filepath"):
+        dataset.load()

@@ -7,9 +7,12 @@ original data set::
     root/train/<uuid>_<n><L|R>.png
     root/test/<uuid>_<n><L|R>.png
 
-so the label is the last two characters of the file stem. Every image is drawn from its
-own random stream derived from ``(seed, split, class, index)``, so the output is
-byte-identical for the same settings, whatever the number of worker processes.
+so the label is the last two characters of the file stem. ``root/boxes.csv`` holds each
+hand's bounding box (``path`` relative to root, ``x_min``, ``y_min``, ``x_max``, ``y_max``
+in pixels, right and bottom exclusive): the palm, fingers and thumb, without the forearm
+that runs out of the image. Every image is drawn from its own random stream derived from
+``(seed, split, class, index)``, so the output is byte-identical for the same settings,
+whatever the number of worker processes.
 """
 
 from __future__ import annotations
@@ -32,13 +35,17 @@ import numpy as np
 from PIL import Image, ImageDraw, ImageFilter
 from tqdm import tqdm
 
+from imgclf import atomic
+
 logger = logging.getLogger(__name__)
 
 #: The 12 class labels, in the order used for seeding.
 CLASSES: tuple[str, ...] = tuple(f"{n}{hand}" for hand in "LR" for n in range(6))
 #: Bump when the drawing changes, so that :func:`ensure_fingers` regenerates old sets.
-GENERATOR_VERSION = 1
+GENERATOR_VERSION = 2
 MANIFEST_NAME = ".fingers.json"
+BOXES_NAME = "boxes.csv"
+BOX_HEADER = ("path", "x_min", "y_min", "x_max", "y_max")
 MIN_SIZE = 16
 
 _FILE_RE = re.compile(r"^[0-9a-f]{8}(-[0-9a-f]{4}){3}-[0-9a-f]{12}_[0-5][LR]\.png$")
@@ -72,6 +79,15 @@ def draw_hand(rng: np.random.Generator, fingers: int, hand: str, size: int = 128
     Returns:
         A grayscale (mode ``"L"``) image of ``size`` x ``size`` pixels.
     """
+    return draw_hand_with_box(rng, fingers, hand, size)[0]
+
+
+def draw_hand_with_box(
+    rng: np.random.Generator, fingers: int, hand: str, size: int = 128
+) -> tuple[Image.Image, tuple[int, int, int, int]]:
+    """:func:`draw_hand`'s image (the same for the same ``rng``) and the hand's bounding
+    box ``(x_min, y_min, x_max, y_max)`` in pixels, right and bottom exclusive: the pixels
+    at least half covered by the palm, the fingers or the thumb (not the forearm)."""
     if not _is_int(fingers) or fingers not in _RAISED:
         raise ValueError(f"fingers must be an integer from 0 to 5, got {fingers!r}")
     if hand not in ("L", "R"):
@@ -94,28 +110,31 @@ def draw_hand(rng: np.random.Generator, fingers: int, hand: str, size: int = 128
     edge = skin * rng.uniform(0.55, 0.75)  # darker outline that separates fingers
     mask = Image.new("L", (canvas, canvas), 0)
     shade = Image.new("L", (canvas, canvas), 0)
-    layers = (ImageDraw.Draw(mask), ImageDraw.Draw(shade))
+    hand_only = Image.new("L", (canvas, canvas), 0)  # the mask without the forearm: the box
+    layers = (ImageDraw.Draw(mask), ImageDraw.Draw(shade), ImageDraw.Draw(hand_only))
 
-    def stroke(points: list[tuple[float, float]], width: float, outline: float) -> None:
+    def stroke(
+        points: list[tuple[float, float]], width: float, outline: float, boxed: bool = True
+    ) -> None:
         """Thick round-capped polyline in hand units, with a dark rim of ``outline`` units."""
         px = [to_px(u, v) for u, v in points]
         for w, value in ((width + 2 * outline, edge), (width, skin)):
             w_px = max(1, round(w * palm_w))
-            for draw, fill in zip(layers, (255, round(value)), strict=True):
+            for draw, fill in zip(layers[: 3 if boxed else 2], (255, round(value), 255)):
                 draw.line(px, fill=fill, width=w_px, joint="curve")
                 for x, y in (px[0], px[-1]):
                     r = w_px / 2
                     draw.ellipse((x - r, y - r, x + r, y + r), fill=fill)
 
     # Wrist and forearm, long enough to leave the image whatever the pose.
-    stroke([(0.0, -0.2), (rng.uniform(-0.1, 0.1), -6.0)], rng.uniform(0.72, 0.85), 0.0)
+    stroke([(0.0, -0.2), (rng.uniform(-0.1, 0.1), -6.0)], rng.uniform(0.72, 0.85), 0.0, boxed=False)
     # Palm: a rounded (super-elliptic) box.
     t = np.linspace(0, 2 * math.pi, 32, endpoint=False)
     half_h = rng.uniform(0.5, 0.6)
     us = 0.5 * np.sign(np.cos(t)) * np.abs(np.cos(t)) ** 0.5
     vs = half_h * np.sign(np.sin(t)) * np.abs(np.sin(t)) ** 0.5
     palm = [to_px(u, v) for u, v in zip(us, vs, strict=True)]
-    for draw, fill in zip(layers, (255, round(skin)), strict=True):
+    for draw, fill in zip(layers, (255, round(skin), 255), strict=True):
         draw.polygon(palm, fill=fill)
 
     raised = _RAISED[fingers][rng.integers(len(_RAISED[fingers]))]
@@ -140,7 +159,10 @@ def draw_hand(rng: np.random.Generator, fingers: int, hand: str, size: int = 128
     tip = (base[0] - reach * math.sin(out), base[1] + reach * math.cos(out))
     stroke([base, tip], width * 1.15, outline)
 
-    return _finish(rng, mask, shade, size)
+    covered = hand_only.resize((size, size), Image.Resampling.BOX).point(
+        lambda value: 255 if value >= 128 else 0
+    )
+    return _finish(rng, mask, shade, size), covered.getbbox()
 
 
 def _finish(
@@ -183,14 +205,18 @@ def _image_rng(seed: int, split: str, label: str, index: int) -> np.random.Gener
     return np.random.default_rng([seed, zlib.crc32(split.encode()), CLASSES.index(label), index])
 
 
-def _draw_job(job: _Job) -> int:
-    """Draw and write the images of ``job``; returns how many were written."""
+def _draw_job(job: _Job) -> list[tuple[str, int, int, int, int]]:
+    """Draw and write the images of ``job``; returns each one's box row (path relative to
+    the root, x_min, y_min, x_max, y_max)."""
+    rows = []
     for index in range(job.start, job.stop):
         rng = _image_rng(job.seed, job.split, job.label, index)
         name = uuid.UUID(int=int.from_bytes(rng.bytes(16), "big"), version=4)
-        image = draw_hand(rng, int(job.label[0]), job.label[1], job.size)
-        image.save(job.folder / f"{name}_{job.label}.png", format="PNG")
-    return job.stop - job.start
+        image, box = draw_hand_with_box(rng, int(job.label[0]), job.label[1], job.size)
+        file_name = f"{name}_{job.label}.png"
+        image.save(job.folder / file_name, format="PNG")
+        rows.append((f"{job.split}/{file_name}", *box))
+    return rows
 
 
 def generate_fingers(
@@ -214,7 +240,7 @@ def generate_fingers(
             calling script needs the usual ``if __name__ == "__main__":`` guard.
 
     Returns:
-        The number of files written.
+        The number of images written; their boxes are in ``root/boxes.csv``.
     """
     _validate(per_split, size, seed, workers)
     workers = workers or os.cpu_count() or 1
@@ -229,21 +255,23 @@ def generate_fingers(
     total = sum(job.stop - job.start for job in jobs)
     logger.info("Drawing %d finger images of %dpx into %s (%d workers)", total, size, root, workers)
 
-    written = 0
+    boxes: list[tuple[str, int, int, int, int]] = []
     with tqdm(total=total, desc="fingers", unit="img", disable=None) as bar:
         if workers == 1 or len(jobs) <= 1:
             for job in jobs:
-                written += _draw_job(job)
+                boxes += _draw_job(job)
                 bar.update(job.stop - job.start)
         else:
             # "spawn": safe even when the caller already runs threads (e.g. TensorFlow).
             context = multiprocessing.get_context("spawn")
             with ProcessPoolExecutor(min(workers, len(jobs)), mp_context=context) as pool:
                 for done in as_completed([pool.submit(_draw_job, job) for job in jobs]):
-                    count = done.result()
-                    written += count
-                    bar.update(count)
-    return written
+                    rows = done.result()
+                    boxes += rows
+                    bar.update(len(rows))
+    lines = [",".join(BOX_HEADER), *(",".join(map(str, row)) for row in sorted(boxes))]
+    atomic.write_text(Path(root) / BOXES_NAME, "\n".join(lines) + "\n")
+    return len(boxes)
 
 
 def ensure_fingers(
@@ -276,8 +304,13 @@ def ensure_fingers(
         "seed": int(seed),
     }
     previous = _read_manifest(manifest_path)
-    if previous == wanted and all(
-        _count_generated(root / split) == count * len(CLASSES) for split, count in per_split.items()
+    if (
+        previous == wanted
+        and (root / BOXES_NAME).is_file()
+        and all(
+            _count_generated(root / split) == count * len(CLASSES)
+            for split, count in per_split.items()
+        )
     ):
         logger.info("Finger images in %s are up to date; not regenerating", root)
         return False
@@ -291,7 +324,7 @@ def ensure_fingers(
         if removed:
             logger.info("Removed %d old images from %s", removed, root / split)
     generate_fingers(root, per_split=per_split, size=size, seed=seed, workers=workers)
-    manifest_path.write_text(json.dumps(wanted, indent=2, sort_keys=True) + "\n")
+    atomic.write_text(manifest_path, json.dumps(wanted, indent=2, sort_keys=True) + "\n")
     return True
 
 

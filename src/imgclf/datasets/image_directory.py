@@ -36,6 +36,12 @@ LABEL_KEYS = {
 }
 DEFAULT_DEPTH = 1
 COLUMNS = ["path", "label", "source_split", "bytes", "modified"]
+BOX_KEYS = ("filepath", "path_column", "columns", "units")
+BOX_UNITS = ("pixels", "fractions")
+BOX_COLUMNS = ["box_x_min", "box_y_min", "box_x_max", "box_y_max"]
+#: what the listing adds with ``boxes``: the four values as the table gives them, their
+#: units, and why a file's box could not be read (None when it could)
+BOX_LISTING_COLUMNS = [*BOX_COLUMNS, "box_units", "box_problem"]
 
 
 class ImageDirectoryDataset(AbstractDataset[None, pd.DataFrame]):
@@ -70,6 +76,15 @@ class ImageDirectoryDataset(AbstractDataset[None, pd.DataFrame]):
     - ``{from: table, filepath: <csv or parquet>, path_column: path, label_column: label}``:
       a table whose path column holds paths relative to ``path`` (or absolute).
 
+    With ``boxes``, each image also gets one bounding box from a table (CSV or Parquet):
+    ``{filepath: boxes.csv, path_column: path, columns: [x_min, y_min, x_max, y_max],
+    units: pixels}``. ``columns`` names the table's four columns in that order (left, top,
+    right, bottom), ``units`` says whether they are ``pixels`` of the image file or
+    ``fractions`` of its width and height. The listing then has ``box_x_min`` …
+    ``box_y_max`` as the table gives them, ``box_units``, and ``box_problem``: why a file
+    has no usable box (no row for it, a row listed twice, a value that is not a number),
+    else None. Ingest checks each box against its image and quarantines the bad ones.
+
     Example in ``conf/base/catalog.yml``:
 
     .. code-block:: yaml
@@ -92,6 +107,7 @@ class ImageDirectoryDataset(AbstractDataset[None, pd.DataFrame]):
         *,
         path: str,
         labels: dict[str, Any] | None = None,
+        boxes: dict[str, Any] | None = None,
         credentials: dict[str, Any] | None = None,
         fs_args: dict[str, Any] | None = None,
         metadata: dict[str, Any] | None = None,
@@ -101,11 +117,12 @@ class ImageDirectoryDataset(AbstractDataset[None, pd.DataFrame]):
         self._storage_options = {**deepcopy(credentials or {}), **deepcopy(fs_args or {})}
         self._root = self._filesystem()._strip_protocol(path).rstrip("/")
         self._labels = _validate_labels(labels or {"from": "directory"})
+        self._boxes = _validate_boxes(boxes) if boxes is not None else None
         self._unreadable_folders: dict[str, str] = {}
         self.metadata = metadata
 
     def _describe(self) -> dict[str, Any]:
-        return {"path": self._path, "labels": self._labels}
+        return {"path": self._path, "labels": self._labels, "boxes": self._boxes}
 
     def _exists(self) -> bool:
         return self._filesystem().isdir(self._root)
@@ -151,6 +168,8 @@ class ImageDirectoryDataset(AbstractDataset[None, pd.DataFrame]):
         ).astype(
             {"label": "object", "source_split": "object", "bytes": "int64", "modified": "float64"}
         )
+        if self._boxes is not None:
+            frame = pd.concat([frame, self._box_columns(relatives, paths)], axis=1)
         frame.attrs["root"] = self._path
         frame.attrs["other_files"] = dict(sorted(other_files.items()))
         frame.attrs["unreadable_folders"] = dict(sorted(self._unreadable_folders.items()))
@@ -200,32 +219,83 @@ class ImageDirectoryDataset(AbstractDataset[None, pd.DataFrame]):
         return [table.get(rel, table.get(path)) for rel, path in zip(relatives, paths)]
 
     def _read_label_table(self) -> dict[str, str]:
-        filepath = self._labels["filepath"]
         path_column = self._labels.get("path_column", "path")
         label_column = self._labels.get("label_column", "label")
-        protocol, _ = get_protocol_and_path(filepath)
-        options = self._storage_options if protocol == self._protocol else {}
-        with fsspec.open(filepath, "rb", **options) as file:
-            if filepath.lower().endswith((".parquet", ".pq")):
-                table = pd.read_parquet(file)
-            else:
-                table = pd.read_csv(file, dtype=str, keep_default_na=False)
-        missing = {path_column, label_column} - set(table.columns)
-        if missing:
-            raise DatasetError(
-                f"Label table '{filepath}' has no column(s) {sorted(missing)}; its columns are "
-                f"{list(table.columns)}. Set `labels.path_column` and `labels.label_column`."
-            )
-        paths = table[path_column].astype(str)
-        paths = paths.where(
-            ~paths.str.startswith(self._root + "/"), paths.str[len(self._root) + 1 :]
+        table = self._read_table(
+            self._labels["filepath"],
+            [path_column, label_column],
+            "Label table",
+            "Set `labels.path_column` and `labels.label_column`.",
         )
         labels = table[label_column].astype(str).str.strip()
         return {
-            _normalise_relative(path): label
-            for path, label in zip(paths, labels)
+            path: label
+            for path, label in zip(table[path_column], labels)
             if label not in ("", "nan", "None")
         }
+
+    def _box_columns(self, relatives: Sequence[str], paths: Sequence[str]) -> pd.DataFrame:
+        """The listing's box columns, one row per file in ``relatives``."""
+        boxes = self._boxes
+        filepath, path_column, columns = boxes["filepath"], boxes["path_column"], boxes["columns"]
+        table = self._read_table(
+            filepath,
+            [path_column, *columns],
+            "Box table",
+            "Set `boxes.path_column` and `boxes.columns` (x_min, y_min, x_max, y_max).",
+        )
+        counts = table[path_column].value_counts()
+        rows = table.drop_duplicates(path_column, keep=False).set_index(path_column)
+        name = posixpath.basename(str(filepath))
+        values, problems = [], []
+        for relative, path in zip(relatives, paths):
+            key = relative if relative in counts else path
+            if key not in counts:
+                values.append([float("nan")] * 4)
+                problems.append(f"no row for this image in {name}")
+            elif counts[key] > 1:
+                values.append([float("nan")] * 4)
+                problems.append(f"listed {counts[key]} times in {name}; give each image one box")
+            else:
+                raw = [rows.at[key, column] for column in columns]
+                numbers = pd.to_numeric(pd.Series(raw, dtype=object), errors="coerce")
+                values.append(numbers.tolist())
+                bad = [f"{c} {v!r}" for c, v, n in zip(columns, raw, numbers) if pd.isna(n)]
+                problems.append(f"{', '.join(bad)} in {name} is not a number" if bad else None)
+        frame = pd.DataFrame(values, columns=BOX_COLUMNS, dtype="float64")
+        frame["box_units"] = boxes["units"]
+        frame["box_problem"] = pd.Series(problems, dtype="object")
+        return frame
+
+    def _read_table(
+        self, filepath: str, columns: Sequence[str], what: str, fix: str
+    ) -> pd.DataFrame:
+        """A CSV or Parquet table with ``columns`` as strings, its path column (the first)
+        made relative to the root where it is under it."""
+        protocol, _ = get_protocol_and_path(filepath)
+        options = self._storage_options if protocol == self._protocol else {}
+        try:
+            with fsspec.open(filepath, "rb", **options) as file:
+                if filepath.lower().endswith((".parquet", ".pq")):
+                    table = pd.read_parquet(file).astype(str)
+                else:
+                    table = pd.read_csv(file, dtype=str, keep_default_na=False)
+        except FileNotFoundError:
+            raise DatasetError(
+                f"{what} '{filepath}' does not exist. Set its `filepath` in "
+                "conf/<env>/catalog.yml to the table's path."
+            ) from None
+        missing = set(columns) - set(table.columns)
+        if missing:
+            raise DatasetError(
+                f"{what} '{filepath}' has no column(s) {sorted(missing)}; its columns are "
+                f"{list(table.columns)}. {fix}"
+            )
+        paths = table[columns[0]].astype(str)
+        paths = paths.where(
+            ~paths.str.startswith(self._root + "/"), paths.str[len(self._root) + 1 :]
+        )
+        return table.assign(**{columns[0]: [_normalise_relative(path) for path in paths]})
 
 
 def _validate_labels(labels: Any) -> dict[str, Any]:
@@ -266,6 +336,43 @@ def _validate_labels(labels: Any) -> dict[str, Any]:
     if source == "table" and not labels.get("filepath"):
         raise DatasetError("`labels: {from: table}` needs `filepath`, a CSV or Parquet file.")
     return labels
+
+
+def _validate_boxes(boxes: Any) -> dict[str, Any]:
+    if not isinstance(boxes, dict):
+        raise DatasetError(
+            f"`boxes` is {boxes!r}; give a table: boxes: {{filepath: boxes.csv, columns: "
+            "[x_min, y_min, x_max, y_max], units: pixels}"
+        )
+    try:
+        boxes = block_items(boxes, BOX_KEYS, "boxes")
+    except ValueError as error:
+        raise DatasetError(str(error)) from None
+    if not boxes.get("filepath"):
+        raise DatasetError("`boxes` needs `filepath`, a CSV or Parquet file of one box per image.")
+    columns = boxes.get("columns", ["x_min", "y_min", "x_max", "y_max"])
+    if (
+        isinstance(columns, str)
+        or not isinstance(columns, Sequence)
+        or len(columns) != 4
+        or not all(isinstance(column, str) for column in columns)
+    ):
+        raise DatasetError(
+            f"`boxes.columns` is {columns!r}; name the table's four columns in the order "
+            "left, top, right, bottom, e.g. [x_min, y_min, x_max, y_max]"
+        )
+    units = boxes.get("units", "pixels")
+    if units not in BOX_UNITS:
+        raise DatasetError(
+            f"`boxes.units` is {units!r}; use pixels (of the image file) or fractions (of its "
+            "width and height)"
+        )
+    return {
+        "filepath": str(boxes["filepath"]),
+        "path_column": str(boxes.get("path_column", "path")),
+        "columns": list(columns),
+        "units": units,
+    }
 
 
 def _walk_local(

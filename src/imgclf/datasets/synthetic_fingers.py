@@ -7,7 +7,7 @@ from typing import Any
 import pandas as pd
 from kedro.io import AbstractDataset, DatasetError
 
-from imgclf.datasets.fingers_generator import ensure_fingers
+from imgclf.datasets.fingers_generator import BOXES_NAME, ensure_fingers
 from imgclf.datasets.image_directory import ImageDirectoryDataset
 
 FINGERS_LABEL_PATTERN = r"_(\d[LR])$"
@@ -18,7 +18,8 @@ class SyntheticFingersDataset(AbstractDataset[None, pd.DataFrame]):
     exact layout — ``train/`` and ``test/`` folders of ``<uuid>_<n><L|R>.png``, 128×128
     grayscale, one hand showing 0–5 raised fingers — then lists it like
     ``ImageDirectoryDataset`` with the label read from the file name (12 classes,
-    ``0L`` … ``5R``). A later load with the same settings reuses the files.
+    ``0L`` … ``5R``) and each hand's bounding box from the ``boxes.csv`` written beside
+    them. A later load with the same settings reuses the files.
 
     .. code-block:: yaml
 
@@ -46,7 +47,13 @@ class SyntheticFingersDataset(AbstractDataset[None, pd.DataFrame]):
         self._seed = seed
         self._workers = workers
         self._listing = ImageDirectoryDataset(
-            path=path, labels={"from": "filename", "pattern": FINGERS_LABEL_PATTERN}
+            path=path,
+            labels={"from": "filename", "pattern": FINGERS_LABEL_PATTERN},
+            boxes={
+                "filepath": f"{path.rstrip('/')}/{BOXES_NAME}",
+                "columns": ["x_min", "y_min", "x_max", "y_max"],
+                "units": "pixels",
+            },
         )
         self.metadata = metadata
 

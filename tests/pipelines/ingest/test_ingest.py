@@ -9,6 +9,7 @@ from PIL import Image, ImageEnhance
 
 from conftest import BROKEN_FILES, TEST_MAX_PIXELS, run_pipeline, write_mixed_folder
 from imgclf.datasets import ImageDirectoryDataset, OptionalParquetDataset
+from imgclf.datasets.image_directory import BOX_COLUMNS
 from imgclf.imaging.decode import read_image
 from imgclf.pipelines import ingest, split
 from imgclf.pipelines.ingest import nodes
@@ -243,3 +244,63 @@ def test_worker_processes_give_the_same_results_as_one_process(tmp_path, monkeyp
     assert in_workers == in_process
     assert [result["path"] for result in in_workers] == paths
     assert in_workers[7]["reason"] == "not an image"
+
+
+def test_boxes_are_checked_against_their_images_and_indexed_as_fractions(tmp_path):
+    folder, rows = tmp_path / "images", []
+    random = np.random.default_rng(0)
+    for label in ("cat", "dog"):
+        for number in range(4):
+            name = f"{label}/{number}.png"
+            (folder / label).mkdir(parents=True, exist_ok=True)
+            Image.fromarray(random.integers(0, 255, (20, 40, 3), np.uint8)).save(folder / name)
+            rows.append((name, 4 * number, 2, 4 * number + 20, 18))  # 40 wide, 20 high
+    for name, box in {
+        "cat/outside.png": (0, 0, 41, 20),  # one pixel right of the 40 px image
+        "cat/inverted.png": (30, 0, 10, 20),
+        "dog/unlisted.png": None,
+    }.items():
+        Image.fromarray(random.integers(0, 255, (20, 40, 3), np.uint8)).save(folder / name)
+        if box:
+            rows.append((name, *box))
+    table = pd.DataFrame(rows, columns=["path", "x_min", "y_min", "x_max", "y_max"])
+    table.to_csv(tmp_path / "boxes.csv", index=False)
+    scan_path = tmp_path / "scan.parquet"
+    outputs = run_pipeline(
+        ingest.create_pipeline() + split.create_pipeline(),
+        {
+            "raw_images": ImageDirectoryDataset(
+                path=str(folder), boxes={"filepath": str(tmp_path / "boxes.csv")}
+            ),
+            "previous_image_scan": OptionalParquetDataset(filepath=str(scan_path)),
+            "image_scan": ParquetDataset(filepath=str(scan_path), save_args={"index": False}),
+            "params:ingest": INGEST,
+            "params:image": IMAGE,
+            "params:seed": 7,
+            "params:split": SPLIT,
+        },
+    )
+    quarantine = outputs["quarantine"].set_index(
+        pd.Index(names(outputs["quarantine"]["path"], folder))
+    )
+    assert quarantine["reason"].to_dict() == {
+        "cat/inverted.png": "bad box",
+        "cat/outside.png": "bad box",
+        "dog/unlisted.png": "no box",
+    }
+    assert quarantine.loc["cat/outside.png", "detail"] == (
+        "box x_min 0 .. x_max 41 is outside the 40x20 px image (it must lie within 0 .. 40)"
+    )
+    assert quarantine.loc["cat/inverted.png", "detail"] == "box x_min 30 is not below x_max 10"
+    assert quarantine.loc["dog/unlisted.png", "detail"] == "no row for this image in boxes.csv"
+
+    index = outputs["image_index"].set_index(
+        pd.Index(names(outputs["image_index"]["path"], folder))
+    )
+    assert index.loc["dog/2.png", BOX_COLUMNS].tolist() == [0.2, 0.1, 0.7, 0.9]
+    assert "box_problem" not in index.columns and "box_units" not in index.columns
+    # the split carries every image's box into its index
+    for name in ("train", "val", "test"):
+        part = outputs[f"{name}_index"]
+        expected = index.loc[names(part["path"], folder), BOX_COLUMNS].to_numpy()
+        np.testing.assert_allclose(part[BOX_COLUMNS].to_numpy(), expected)

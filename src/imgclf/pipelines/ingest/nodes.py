@@ -28,6 +28,7 @@ from imgclf.imaging.inspect import inspect_image
 from imgclf.imaging.settings import color_mode_of, image_settings
 from imgclf.reporting.plots import figure_image, grouped_bar_chart, image_grid
 
+from . import boxes
 from .duplicates import duplicate_components, hash_vectors
 from .settings import parse_ingest
 
@@ -61,7 +62,7 @@ def scan_images(
     """
     settings = parse_ingest(ingest)
     max_pixels = settings.max_pixels
-    files = raw_images[LISTING_COLUMNS]
+    files = raw_images[[*LISTING_COLUMNS, *boxes.listing_columns(raw_images)]]
     reused = _reusable_results(files, previous_scan, max_pixels)
     to_decode = files.loc[~files["path"].isin(reused["path"]), "path"].tolist()
     logger.info(
@@ -91,6 +92,9 @@ def scan_images(
 def select_valid_images(image_scan: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Split the scanned files into valid, labelled images and a quarantine with reasons.
     (Classes too small to learn are left out by ``split``: ``split.classes.min_images``.)
+    With boxes, an image whose box is missing or does not fit it is quarantined too, and
+    the valid images' boxes become fractions of their width and height
+    (:mod:`imgclf.pipelines.ingest.boxes`).
 
     Raises ``ValueError`` when no image is left.
     """
@@ -100,6 +104,7 @@ def select_valid_images(image_scan: pd.DataFrame) -> tuple[pd.DataFrame, pd.Data
     files.loc[unlabelled, "detail"] = (
         "no label could be read for this file with the `labels` rule of raw_images"
     )
+    files = boxes.check_boxes(files)
     rejected = files["reason"].notna()
     quarantine = files.loc[rejected, QUARANTINE_COLUMNS].reset_index(drop=True)
     valid = files.loc[~rejected].reset_index(drop=True)
@@ -137,7 +142,7 @@ def group_duplicates(valid_images: pd.DataFrame, ingest: dict[str, Any]) -> pd.D
         int((sizes > 1).sum()),
         int(sizes[sizes > 1].sum()),
     )
-    return index[INDEX_COLUMNS]
+    return index[[*INDEX_COLUMNS, *boxes.index_columns(index)]]
 
 
 def profile_dataset(
