@@ -157,7 +157,9 @@ def test_s2_two_conv_head_has_two_convolutions_with_batch_norm():
     names = [layer.name for layer in network.head.layers][1:5]  # after the head's input
     assert names == ["head_block1_conv1", "head_block1_bn1", "head_block2_conv1", "head_block2_bn1"]
     assert [network.model.get_layer(f"head_block{n}_conv1").filters for n in (1, 2)] == [128, 64]
-    assert network.model.output_shape == (None, 8)
+    assert network.model.get_layer("backbone").layers[-1].name == "conv_dw_13_bn"
+    dense = [layer.units for layer in network.head.layers if hasattr(layer, "units")]
+    assert dense == [256, 128, 8]
 
 
 def test_s4_cuts_are_six_arms_at_the_reports_activations_each_with_its_own_feature_cache():

@@ -17,7 +17,8 @@ What a variant is follows from its parameters, never from a table in Python:
   trial trained as the variant);
 - a transfer variant **trains on cached features** when nothing the backbone sees can
   change between epochs or trials: no ``training.augmentation``, and no search-space
-  target under ``backbone``, ``image`` or ``training.augmentation``. Otherwise its images go
+  target under ``backbone``, ``image`` or ``training.augmentation``, and no box output
+  (the caches hold no boxes). Otherwise its images go
   through the frozen backbone every epoch. Variants with the same backbone configuration
   (name, weights, cut, image size and colour mode) share one feature cache;
 - a fine-tune variant **starts from** the transfer variant named by ``from`` (default: the
@@ -249,6 +250,9 @@ def _on_features(merged: Mapping[str, Any], tuning: Any) -> bool:
     augmentation = (merged.get("training") or {}).get("augmentation")
     if not parse_augmentation(augmentation).is_identity:
         return False
+    output = merged.get("output")
+    if isinstance(output, Mapping) and output.get("box") not in (None, False):
+        return False  # the feature caches hold no boxes
     space = (tuning or {}).get("search_space") or {}
     targets = []
     for setting in space.values():

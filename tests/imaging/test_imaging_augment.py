@@ -13,6 +13,7 @@ from imgclf.imaging.augment import (
     AugmentationConfig,
     _projective_transforms,
     augment_batch,
+    check_box_augmentation,
     parse_augmentation,
 )
 
@@ -193,3 +194,49 @@ def test_transform_parameters_stay_within_limits() -> None:
     assert np.abs(angles).max() <= math.pi / 4 + 1e-5
     assert np.abs(angles).max() > math.pi / 4 * 0.9
     np.testing.assert_allclose(a1, -b0, atol=1e-5)
+
+
+def _bright_box(image: np.ndarray) -> list[float]:
+    """The bounds of the bright pixels, as fractions (right and bottom exclusive)."""
+    rows, columns = np.nonzero(image[..., 0] > 127)
+    height, width = image.shape[:2]
+    return [
+        columns.min() / width,
+        rows.min() / height,
+        (columns.max() + 1) / width,
+        (rows.max() + 1) / height,
+    ]
+
+
+@pytest.mark.parametrize(
+    "config",
+    [
+        {"horizontal_flip": True, "vertical_flip": True},
+        {"width_shift": 0.2, "height_shift": 0.2},
+        {"zoom": 0.3},
+        {"zoom": 0.2, "width_shift": 0.1, "horizontal_flip": True, "brightness": [0.9, 1.0]},
+    ],
+)
+def test_boxes_move_with_their_images(config):
+    images = np.zeros((8, 40, 60, 1), np.float32)
+    boxes = np.zeros((8, 4), np.float32)
+    random = np.random.default_rng(1)
+    for image, box in zip(images, boxes):
+        left, top = random.integers(5, 25), random.integers(5, 15)
+        right, bottom = left + random.integers(10, 25), top + random.integers(8, 18)
+        image[top:bottom, left:right] = 255
+        box[:] = [left / 60, top / 40, right / 60, bottom / 40]
+    settings = {**config, "fill_mode": "constant", "interpolation": "nearest"}
+    moved_images, moved_boxes = augment_batch(images, tf.constant([3, 4]), settings, boxes)
+    moved_images, moved_boxes = moved_images.numpy(), moved_boxes.numpy()
+    assert not np.allclose(moved_boxes, boxes)  # something moved
+    for image, box in zip(moved_images, moved_boxes):
+        # the box and the moved rectangle agree to within a pixel (nearest resampling)
+        np.testing.assert_allclose(box, _bright_box(image), atol=1.01 / 40)
+
+
+def test_a_box_variant_cannot_rotate_or_shear():
+    images, boxes = np.zeros((1, 8, 8, 1), np.float32), np.full((1, 4), 0.5, np.float32)
+    with pytest.raises(ValueError, match=r"rotation or shear.*Set training.augmentation"):
+        augment_batch(images, tf.constant([0, 0]), {"rotation": 0.1, "shear": 0.1}, boxes)
+    check_box_augmentation({"zoom": 0.1, "horizontal_flip": True}, "transfer.s3")  # no error

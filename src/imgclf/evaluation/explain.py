@@ -14,6 +14,7 @@ here) and any functional model nested one level down.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from typing import Any
 
 import keras
 import numpy as np
@@ -129,14 +130,15 @@ def _layer(model: keras.Model, path: LayerPath) -> keras.layers.Layer:
 
 def probe(model: keras.Model, path: LayerPath) -> Probe:
     """A function ``images -> (activations of the layer at path, class probabilities)``,
-    differentiable, running the model in inference mode.
+    differentiable, running the model in inference mode (a model with a class and a box
+    output gives its class probabilities).
 
     Raises:
         ValueError: if ``path`` names no layer, or nests deeper than one model.
     """
     if len(path) == 1:
         layer = model.get_layer(path[0])
-        both = keras.Model(model.inputs, [layer.output, model.output])
+        both = keras.Model(model.inputs, [layer.output, _class_output(model.output)])
         return lambda images: tuple(both(images, training=False))
     if len(path) != 2:
         raise ValueError(f"layer path {path!r}: only one level of nested models is supported")
@@ -154,9 +156,15 @@ def probe(model: keras.Model, path: LayerPath) -> Probe:
                 activations, values = inner(values, training=False)
             else:
                 values = layer(values, training=False)
-        return activations, values
+        return activations, _class_output(values)
 
     return _checked_chain(model, run, path)
+
+
+def _class_output(outputs: Any) -> Any:
+    """The class probabilities of a model's outputs (``outputs["class"]`` for a model
+    that also returns a box)."""
+    return outputs["class"] if isinstance(outputs, dict) else outputs
 
 
 def _checked_chain(model: keras.Model, run: Probe, path: LayerPath) -> Probe:
@@ -168,7 +176,7 @@ def _checked_chain(model: keras.Model, run: Probe, path: LayerPath) -> Probe:
         nonlocal checked
         activations, probabilities = run(images)
         if not checked:
-            expected = model(images, training=False)
+            expected = _class_output(model(images, training=False))
             if not np.allclose(np.asarray(probabilities), np.asarray(expected), atol=1e-4):
                 raise ValueError(
                     f"cannot reach layer {'/'.join(path)} of model {model.name!r}: its top "

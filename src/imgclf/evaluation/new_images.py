@@ -12,9 +12,11 @@ import numpy as np
 import pandas as pd
 from PIL import Image
 
-from imgclf.evaluation.predictions import check_output_classes, class_probabilities
+from imgclf.datasets.image_directory import BOX_COLUMNS
+from imgclf.evaluation.predictions import check_output_classes, split_outputs
 from imgclf.imaging.decode import open_binary, read_image
 from imgclf.imaging.inspect import inspect_image
+from imgclf.models.boxes import box_layer
 
 logger = logging.getLogger(__name__)
 
@@ -60,8 +62,10 @@ def predict_images(
     Returns:
         The predictions, one row per readable image: ``path``, ``label`` (the predicted
         class), ``confidence``, then ``label_2``, ``confidence_2`` ... up to ``top_k``, and
-        ``true_label`` and ``correct`` when ``images`` has labels; and the unreadable
-        files: ``path``, ``reason`` (as ingest words it) and ``detail``.
+        ``true_label`` and ``correct`` when ``images`` has labels; a model with a box
+        output adds the box as fractions of the image (``box_x_min``, ``box_y_min``,
+        ``box_x_max``, ``box_y_max``) and in pixels of the file (``box_x_min_px`` …); and
+        the unreadable files: ``path``, ``reason`` (as ingest words it) and ``detail``.
 
     Raises:
         ValueError: if ``images`` has no ``path`` column or ``top_k`` is not positive.
@@ -76,10 +80,13 @@ def predict_images(
     paths = images["path"].astype(str).tolist()
     readable: list[int] = []
     pixels: list[np.ndarray] = []
+    sizes: list[tuple[int, int]] = []
     problems: list[dict[str, Any]] = []
     for position, path in enumerate(paths):
         try:
-            pixels.append(_read(path, image, max_pixels))
+            read, size = _read(path, image, max_pixels)
+            pixels.append(read)
+            sizes.append(size)
             readable.append(position)
         except _Unreadable as problem:
             problems.append({"path": path, **problem.args[0]})
@@ -87,10 +94,14 @@ def predict_images(
         logger.warning(
             "cannot predict %s: %s (%s)", problem["path"], problem["reason"], problem["detail"]
         )
-    probabilities = (
-        _predict_batches(model, pixels, batch_size) if pixels else np.zeros((0, len(classes)))
+    probabilities, boxes = (
+        _predict_batches(model, pixels, batch_size)
+        if pixels
+        else (np.zeros((0, len(classes))), np.zeros((0, 4)) if box_layer(model) else None)
     )
     table = _top_k_table([paths[i] for i in readable], probabilities, classes, top_k)
+    if boxes is not None:
+        table = pd.concat([table, _box_table(boxes, sizes)], axis=1)
     if "label" in images:
         known = images["label"].iloc[readable].to_numpy()
         if pd.notna(known).any():
@@ -116,15 +127,18 @@ class _Unreadable(Exception):
     """Raised with ``{"reason": ..., "detail": ...}`` for a file that cannot be predicted."""
 
 
-def _read(path: str, image: Mapping[str, Any], max_pixels: int) -> np.ndarray:
-    """The image's pixels as in training, decoded once. Its size is read from the header
-    first, so a decompression bomb is refused before decoding. A file that fails is
-    inspected again to word the reason as ingest does."""
+def _read(
+    path: str, image: Mapping[str, Any], max_pixels: int
+) -> tuple[np.ndarray, tuple[int, int]]:
+    """The image's pixels as in training, decoded once, and the file's width and height.
+    Its size is read from the header first, so a decompression bomb is refused before
+    decoding. A file that fails is inspected again to word the reason as ingest does."""
     try:
         with open_binary(path) as file, Image.open(file) as header:
             width, height = header.size
         if width * height <= max_pixels:
-            return read_image(path, color_mode=image["color_mode"], size=image["size"])
+            pixels = read_image(path, color_mode=image["color_mode"], size=image["size"])
+            return pixels, (width, height)
     except (OSError, ValueError, SyntaxError, EOFError) as error:
         failure = f"decoding failed: {error}"
     else:
@@ -138,15 +152,27 @@ def _read(path: str, image: Mapping[str, Any], max_pixels: int) -> np.ndarray:
     )
 
 
-def _predict_batches(model: keras.Model, pixels: list[np.ndarray], batch_size: int) -> np.ndarray:
-    outputs = []
+def _predict_batches(
+    model: keras.Model, pixels: list[np.ndarray], batch_size: int
+) -> tuple[np.ndarray, np.ndarray | None]:
+    probabilities, boxes = [], []
     batches = range(0, len(pixels), batch_size)
     for number, start in enumerate(batches, 1):
         batch = np.stack(pixels[start : start + batch_size]).astype(np.float32)
-        outputs.append(class_probabilities(model.predict_on_batch(batch)))
+        batch_probabilities, batch_boxes = split_outputs(model.predict_on_batch(batch))
+        probabilities.append(batch_probabilities)
+        boxes.append(batch_boxes)
         if number % PROGRESS_EVERY == 0 or number == len(batches):
             logger.info("predicted batch %d of %d", number, len(batches))
-    return np.concatenate(outputs)
+    return np.concatenate(probabilities), None if boxes[0] is None else np.concatenate(boxes)
+
+
+def _box_table(boxes: np.ndarray, sizes: list[tuple[int, int]]) -> pd.DataFrame:
+    """The predicted boxes as fractions and in pixels of each file (width, height)."""
+    table = pd.DataFrame(boxes, columns=BOX_COLUMNS)
+    scale = np.asarray([[w, h, w, h] for w, h in sizes], np.float64).reshape(-1, 4)
+    pixels = pd.DataFrame((boxes * scale).round(1), columns=[f"{c}_px" for c in BOX_COLUMNS])
+    return pd.concat([table, pixels], axis=1)
 
 
 def _top_k_table(

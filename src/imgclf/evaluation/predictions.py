@@ -12,7 +12,9 @@ import keras
 import numpy as np
 import pandas as pd
 
+from imgclf.evaluation.boxes import box_columns
 from imgclf.imaging.dataset import labels_to_ids, make_dataset
+from imgclf.models.boxes import box_layer
 
 logger = logging.getLogger(__name__)
 
@@ -26,9 +28,10 @@ def predict_index(
     *,
     image: Mapping[str, Any],
     batch_size: int,
-) -> np.ndarray:
+) -> tuple[np.ndarray, np.ndarray | None]:
     """Class probabilities ``(len(index), len(classes))`` of ``model`` on the images of
-    ``index`` (decoded and resized as in training, in index order).
+    ``index`` (decoded and resized as in training, in index order), and the boxes
+    ``(len(index), 4)`` of a model with a box output (else None).
 
     Raises:
         ValueError: if the model's output does not have one unit per class.
@@ -43,7 +46,15 @@ def predict_index(
         cache=False,
     )
     outputs = model.predict(dataset.map(lambda images, labels: images), verbose=0)
-    return class_probabilities(outputs)
+    return split_outputs(outputs)
+
+
+def split_outputs(outputs: np.ndarray | Mapping[str, np.ndarray]) -> tuple[np.ndarray, Any]:
+    """A model's outputs as ``(class probabilities, boxes or None)``; see
+    :func:`class_probabilities`."""
+    if isinstance(outputs, Mapping):
+        return class_probabilities(outputs["class"]), np.asarray(outputs["box"], np.float64)
+    return class_probabilities(outputs), None
 
 
 def class_probabilities(outputs: np.ndarray) -> np.ndarray:
@@ -56,7 +67,8 @@ def class_probabilities(outputs: np.ndarray) -> np.ndarray:
 def check_output_classes(model: keras.Model, classes: Sequence[str]) -> None:
     """Raise ``ValueError`` unless ``model`` outputs one probability per class (or a
     single sigmoid unit for two classes)."""
-    units = model.output_shape[-1]
+    boxes = box_layer(model)
+    units = boxes.units if boxes is not None else model.output_shape[-1]
     if units != len(classes) and not (units == 1 and len(classes) == 2):
         raise ValueError(
             f"model {model.name!r} outputs {units} class probabilities but `classes` has "
@@ -67,11 +79,16 @@ def check_output_classes(model: keras.Model, classes: Sequence[str]) -> None:
 
 
 def prediction_table(
-    index: pd.DataFrame, probabilities: np.ndarray, classes: Sequence[str]
+    index: pd.DataFrame,
+    probabilities: np.ndarray,
+    classes: Sequence[str],
+    boxes: np.ndarray | None = None,
+    mean_box: np.ndarray | None = None,
 ) -> pd.DataFrame:
     """``path``, ``label`` (true, when ``index`` has one), ``predicted``, ``confidence``,
     ``margin`` (top-1 minus top-2 probability), ``correct`` (with a label), then
-    ``p:<class>`` for every class."""
+    ``p:<class>`` for every class; with predicted ``boxes``, the box columns of
+    :func:`imgclf.evaluation.boxes.box_columns`."""
     probabilities = np.asarray(probabilities, dtype=np.float64)
     order = np.argsort(-probabilities, axis=1, kind="stable")
     rows = np.arange(len(probabilities))
@@ -87,6 +104,10 @@ def prediction_table(
         table["correct"] = table["label"] == table["predicted"]
     for i, name in enumerate(classes):
         table[f"{PROBABILITY_PREFIX}{name}"] = probabilities[:, i]
+    if boxes is not None:
+        table = pd.concat(
+            [table, box_columns(index.reset_index(drop=True), boxes, mean_box)], axis=1
+        )
     return table
 
 

@@ -23,6 +23,12 @@ the image centre, applied with a single resampling
 (``tf.raw_ops.ImageProjectiveTransformV3``). Random parameters come from
 stateless random ops driven by an explicit seed, so a given seed always gives
 the same augmentation.
+
+With bounding boxes (fractions ``x_min, y_min, x_max, y_max`` of the image), each box
+moves with its image: flips, shifts and zooms map a box to exactly the box of the moved
+object (clipped to the image). Rotation and shear are refused for boxes
+(:func:`check_box_augmentation`): the box of a turned object is not the turned box, and
+the upright box around the turned one would teach the model boxes too large.
 """
 
 from __future__ import annotations
@@ -164,11 +170,24 @@ def parse_augmentation(
     return AugmentationConfig(**values)
 
 
+def check_box_augmentation(config: Mapping[str, Any] | AugmentationConfig | None, where: str):
+    """Raise ``ValueError`` when ``config`` rotates or shears: boxes cannot follow."""
+    config = parse_augmentation(config)
+    turning = [key for key in ("rotation", "shear") if getattr(config, key)]
+    if turning:
+        raise ValueError(
+            f"{where}: a box variant cannot be augmented with {' or '.join(turning)}: the box "
+            "of a turned object is not the turned box. Set training.augmentation."
+            f"{' and '.join(turning)} to 0 (flips, shifts and zoom move boxes exactly)."
+        )
+
+
 def augment_batch(
     images: tf.Tensor,
     seed: tf.Tensor,
     config: Mapping[str, Any] | AugmentationConfig | None,
-) -> tf.Tensor:
+    boxes: tf.Tensor | None = None,
+) -> tf.Tensor | tuple[tf.Tensor, tf.Tensor]:
     """Randomly augment a batch of images, each with its own random parameters.
 
     Args:
@@ -176,24 +195,36 @@ def augment_batch(
         seed: int32/int64 tensor of shape ``[2]``; the same seed and images
             always give the same output.
         config: augmentation settings (see :func:`parse_augmentation`).
+        boxes: optional float32 ``(batch, 4)`` boxes, ``x_min, y_min, x_max, y_max`` as
+            fractions of the image, moved with their images.
 
     Returns:
-        A float32 tensor of the same shape, clipped to [0, 255].
+        A float32 tensor of the same shape, clipped to [0, 255]; with ``boxes``, the
+        images and the moved boxes (clipped to [0, 1]).
+
+    Raises:
+        ValueError: for boxes with rotation or shear (:func:`check_box_augmentation`).
     """
     config = parse_augmentation(config)
     images = tf.convert_to_tensor(images, dtype=tf.float32)
+    if boxes is not None:
+        check_box_augmentation(config, "augmentation")
+        boxes = tf.convert_to_tensor(boxes, dtype=tf.float32)
     if config.is_identity:
-        return images
+        return images if boxes is None else (images, boxes)
     streams = tf.random.experimental.stateless_split(tf.convert_to_tensor(seed), len(_STREAMS))
     batch_size = tf.shape(images)[0]
     if config.has_geometry:
         transforms = _projective_transforms(config, streams, batch_size, tf.shape(images)[1:3])
         images = _apply_transforms(images, transforms, config)
+        if boxes is not None:
+            boxes = _move_boxes(boxes, transforms, tf.shape(images)[1:3])
     if config.brightness is not None:
         images = _adjust_brightness(images, config.brightness, streams, batch_size)
     if config.contrast:
         images = _adjust_contrast(images, config.contrast, streams, batch_size)
-    return tf.clip_by_value(images, 0.0, PIXEL_MAX)
+    images = tf.clip_by_value(images, 0.0, PIXEL_MAX)
+    return images if boxes is None else (images, boxes)
 
 
 def _number(
@@ -294,6 +325,31 @@ def _projective_transforms(
     a2 = centre_x + shift_x - a0 * centre_x - a1 * centre_y
     b2 = centre_y + shift_y - b0 * centre_x - b1 * centre_y
     return tf.stack([a0, a1, a2, b0, b1, b2, zeros, zeros], axis=1)
+
+
+def _move_boxes(boxes: tf.Tensor, transforms: tf.Tensor, image_shape: tf.Tensor) -> tf.Tensor:
+    """Where each box lies after its image's transform: the corners mapped from input to
+    output pixels (the inverse of the output-to-input transform), their bounds, clipped to
+    the image. A fraction ``f`` of the width is the pixel coordinate ``f * width - 0.5``
+    (pixel centres are whole numbers, the image's left edge is -0.5)."""
+    height = tf.cast(image_shape[0], tf.float32)
+    width = tf.cast(image_shape[1], tf.float32)
+    a0, a1, a2, b0, b1, b2 = (transforms[:, i : i + 1] for i in range(6))
+    xs = tf.stack([boxes[:, 0], boxes[:, 2], boxes[:, 0], boxes[:, 2]], axis=1) * width - 0.5
+    ys = tf.stack([boxes[:, 1], boxes[:, 1], boxes[:, 3], boxes[:, 3]], axis=1) * height - 0.5
+    determinant = a0 * b1 - a1 * b0
+    out_x = (b1 * (xs - a2) - a1 * (ys - b2)) / determinant
+    out_y = (a0 * (ys - b2) - b0 * (xs - a2)) / determinant
+    moved = tf.stack(
+        [
+            (tf.reduce_min(out_x, axis=1) + 0.5) / width,
+            (tf.reduce_min(out_y, axis=1) + 0.5) / height,
+            (tf.reduce_max(out_x, axis=1) + 0.5) / width,
+            (tf.reduce_max(out_y, axis=1) + 0.5) / height,
+        ],
+        axis=1,
+    )
+    return tf.clip_by_value(moved, 0.0, 1.0)
 
 
 def _apply_transforms(

@@ -39,6 +39,7 @@ import numpy as np
 import pandas as pd
 import tensorflow as tf
 
+from imgclf.datasets.image_directory import BOX_COLUMNS
 from imgclf.imaging.augment import AugmentationConfig, augment_batch, parse_augmentation
 from imgclf.imaging.decode import channels_for, read_image, size_tuple
 from imgclf.imaging.index_files import check_index_files
@@ -80,6 +81,7 @@ def make_dataset(
     background: int = 255,
     first_epoch: int = 0,
     epochs: int = 1,
+    boxes: bool = False,
 ) -> tf.data.Dataset:
     """Build a batched ``tf.data.Dataset`` of ``(images, labels)`` from an index.
 
@@ -103,10 +105,13 @@ def make_dataset(
         first_epoch: training only: the number (from 0) of the stream's first epoch.
         epochs: training only: the stream ends before epoch ``epochs``, so it holds
             ``epochs - first_epoch`` epochs of ``ceil(len(index) / batch_size)`` batches.
+        boxes: the labels are ``{"class": ids, "box": boxes}``, the boxes float32
+            ``(batch, 4)`` from the index's ``box_x_min`` … ``box_y_max`` (fractions),
+            moved with their images by the augmentation.
 
     Returns:
         A dataset yielding float32 images ``(batch, height, width, channels)``
-        with values in [0, 255] and int32 labels ``(batch,)``.
+        with values in [0, 255] and int32 labels ``(batch,)`` (or the dict above).
 
     Raises:
         ValueError: for an empty index, missing columns, labels not in
@@ -136,7 +141,8 @@ def make_dataset(
         ),
         shape=(height, width, channels),
     )
-    elements = tf.data.Dataset.from_tensor_slices((paths, label_ids))
+    targets = {"class": label_ids, "box": index_boxes(index)} if boxes else label_ids
+    elements = tf.data.Dataset.from_tensor_slices((paths, targets))
     # Without a cache, shuffle the file names and decode afterwards: the shuffle buffer
     # then holds names, not images.
     decode_after_shuffle = training and cache is False
@@ -176,6 +182,24 @@ def make_dataset(
         "on" if training and not augmentation_config.is_identity else "off",
     )
     return dataset.prefetch(tf.data.AUTOTUNE).with_options(_options())
+
+
+def index_boxes(index: pd.DataFrame) -> np.ndarray:
+    """The index's boxes, float32 ``(n, 4)``: ``x_min, y_min, x_max, y_max`` as fractions.
+
+    Raises:
+        ValueError: if the index has no boxes, or an image has none.
+    """
+    missing = [column for column in BOX_COLUMNS if column not in index.columns]
+    if missing:
+        raise ValueError(
+            "this variant predicts boxes, but the image index has none: give raw_images a "
+            "`boxes` table in conf/<env>/catalog.yml (docs/datasets.md) and run ingest again"
+        )
+    values = index[BOX_COLUMNS].to_numpy(dtype=np.float32)
+    if not np.isfinite(values).all():
+        raise ValueError("some images of the index have no box; run ingest again")
+    return values
 
 
 def _options() -> tf.data.Options:
@@ -333,10 +357,13 @@ def _augment(
         return batches
     numbers = tf.data.Dataset.range(first_epoch * batches_per_epoch, tf.int64.max)
 
-    def augment(batch: tuple[tf.Tensor, tf.Tensor], number: tf.Tensor):
+    def augment(batch: tuple[tf.Tensor, Any], number: tf.Tensor):
         images, labels = batch
         epoch, batch_in_epoch = number // batches_per_epoch, number % batches_per_epoch
         batch_seed = tf.stack([epoch_seed(seed, epoch), batch_in_epoch])
+        if isinstance(labels, dict):
+            images, moved = augment_batch(images, batch_seed, config, labels["box"])
+            return images, {**labels, "box": moved}
         return augment_batch(images, batch_seed, config), labels
 
     return tf.data.Dataset.zip(batches, numbers).map(

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -19,6 +20,17 @@ def positive_int(value: Any, key: str, where: str) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
         raise ValueError(f"{where}: {key!r} must be a positive int; got {value!r}")
     return value
+
+
+def positive_number(value: Any, key: str, where: str) -> float:
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, int | float)
+        or not math.isfinite(value)
+        or value <= 0
+    ):
+        raise ValueError(f"{where}: {key!r} must be a positive number; got {value!r}")
+    return float(value)
 
 
 def size_pair(value: Any, key: str, where: str) -> tuple[int, int]:

@@ -61,6 +61,7 @@ from imgclf.models import conv
 from imgclf.models.conv import ConvBlock
 from imgclf.models.head import (
     Head,
+    Output,
     apply_layers,
     check_output,
     head_layers,
@@ -78,7 +79,7 @@ class CnnArchitecture:
     blocks: tuple[ConvBlock, ...]
     rescale: float | None = DEFAULT_RESCALE
     head: Head = dataclasses.field(default_factory=Head)
-    output: str = "softmax"
+    output: Output = dataclasses.field(default_factory=Output)
 
 
 ARCHITECTURE_KEYS = ("rescale", "block_defaults", "blocks", "head", "output")

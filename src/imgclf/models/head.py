@@ -13,11 +13,18 @@ A head turns a feature map into class probabilities. Every key shows its default
 
 and the output layer is ``softmax`` (``Dense(num_classes, softmax)``) or ``sigmoid``
 (``Dense(1, sigmoid)``, for 2 classes only). A dense layer's ``dropout`` follows that
-layer. The convolution blocks (see :mod:`imgclf.models.conv`) are named
-``head_block1_conv1``, ``head_block1_bn1``, ``head_block1_pool``, ``head_block1_dropout``;
+layer. An ``output`` that declares a box adds a box head beside the class head (see
+:mod:`imgclf.models.boxes`)::
+
+    output:
+      class: softmax            # softmax | sigmoid
+      box: {loss_weight: 10.0, beta: 0.1}   # or box: {} for these defaults
+
+The convolution blocks (see :mod:`imgclf.models.conv`) are named ``head_block1_conv1``,
+``head_block1_bn1``, ``head_block1_pool``, ``head_block1_dropout``;
 the other layers ``head_bn``, ``flatten`` (or ``global_average_pool`` /
 ``global_max_pool``), ``head_dropout``, ``head_dense1``, ``head_dense1_dropout`` and
-``predictions``.
+``predictions`` (with a box: one layer of two Dense layers, ``class`` and ``box``).
 
 :func:`head_layers` returns the layers themselves, so that one head can be applied to
 two inputs and share its weights: a backbone's output inside a whole model, and cached
@@ -34,6 +41,7 @@ import keras
 
 from imgclf.config import block_items
 from imgclf.models import checks, conv
+from imgclf.models.boxes import ClassAndBox
 
 HEAD_POOLINGS = ("flatten", "global_average", "global_max")
 OUTPUTS = ("softmax", "sigmoid")
@@ -63,6 +71,33 @@ class Head:
 
 HEAD_KEYS = tuple(field.name for field in dataclasses.fields(Head))
 DENSE_KEYS = tuple(field.name for field in dataclasses.fields(DenseLayer))
+
+
+@dataclasses.dataclass(frozen=True)
+class BoxOutput:
+    """The box head's loss: ``loss_weight`` times smooth L1 with ``beta``."""
+
+    loss_weight: float = 10.0
+    beta: float = 0.1
+
+
+@dataclasses.dataclass(frozen=True)
+class Output:
+    """The output layer: the class head's activation and, optionally, a box head."""
+
+    activation: str = "softmax"
+    box: BoxOutput | None = None
+
+    def to_parameters(self) -> str | dict[str, Any]:
+        """The output as a variant's parameters spell it: the activation alone, or
+        ``{"class": activation, "box": {...}}``."""
+        if self.box is None:
+            return self.activation
+        return {"class": self.activation, "box": dataclasses.asdict(self.box)}
+
+
+OUTPUT_KEYS = ("class", "box")
+BOX_KEYS = tuple(field.name for field in dataclasses.fields(BoxOutput))
 
 
 def parse_head(head: Mapping[str, Any] | Head | None, where: str = "head") -> Head:
@@ -96,25 +131,41 @@ def parse_head(head: Mapping[str, Any] | Head | None, where: str = "head") -> He
     return Head(**values)
 
 
-def parse_output(output: Any, where: str) -> str:
-    """Validate an output name: softmax or sigmoid."""
-    return checks.choice(output, "output", OUTPUTS, where)
+def parse_output(output: Any, where: str) -> Output:
+    """Validate an output: ``softmax``, ``sigmoid``, or ``{class: ..., box: {...}}``."""
+    if isinstance(output, Output):
+        return output
+    if not isinstance(output, Mapping):
+        return Output(activation=checks.choice(output, "output", OUTPUTS, where))
+    output = block_items(output, OUTPUT_KEYS, f"{where} output")
+    activation = checks.choice(output.get("class", "softmax"), "output.class", OUTPUTS, where)
+    box = output.get("box")
+    if box is None or box is False:
+        return Output(activation=activation)
+    box = block_items({} if box is True else box, BOX_KEYS, f"{where} output.box")
+    values = {
+        key: checks.positive_number(box[key], f"output.box.{key}", where)
+        for key in BOX_KEYS
+        if key in box
+    }
+    return Output(activation=activation, box=BoxOutput(**values))
 
 
-def check_output(output: str, num_classes: int) -> None:
+def check_output(output: Output, num_classes: int) -> None:
     """Raise ``ValueError`` unless ``num_classes`` (>= 2) suits the output layer."""
     if isinstance(num_classes, bool) or not isinstance(num_classes, int) or num_classes < 2:
         raise ValueError(f"num_classes must be an int >= 2; got {num_classes!r}")
-    if output == "sigmoid" and num_classes != 2:
+    if output.activation == "sigmoid" and num_classes != 2:
         raise ValueError(
             f"'output: sigmoid' is for 2 classes only; got num_classes={num_classes}: "
             "use 'output: softmax'"
         )
 
 
-def head_layers(head: Head, output: str, num_classes: int) -> list[keras.layers.Layer]:
+def head_layers(head: Head, output: Output, num_classes: int) -> list[keras.layers.Layer]:
     """The head's layers in order, the output layer last (float32, so that probabilities
-    stay float32 under a mixed precision policy)."""
+    stay float32 under a mixed precision policy): ``predictions``, a Dense layer, or a
+    :class:`imgclf.models.boxes.ClassAndBox` returning the class and the box."""
     layers: list[keras.layers.Layer] = []
     for number, block in enumerate(head.conv, start=1):
         layers += conv.block_layers(block, f"head_block{number}")
@@ -139,10 +190,23 @@ def head_layers(head: Head, output: str, num_classes: int) -> list[keras.layers.
         )
         if layer.dropout > 0:
             layers.append(keras.layers.Dropout(layer.dropout, name=f"head_dense{number}_dropout"))
-    units, activation = (1, "sigmoid") if output == "sigmoid" else (num_classes, "softmax")
-    layers.append(
-        keras.layers.Dense(units, activation=activation, dtype="float32", name="predictions")
-    )
+    units = 1 if output.activation == "sigmoid" else num_classes
+    if output.box is None:
+        layers.append(
+            keras.layers.Dense(
+                units, activation=output.activation, dtype="float32", name="predictions"
+            )
+        )
+    else:
+        layers.append(
+            ClassAndBox(
+                units,
+                output.activation,
+                loss_weight=output.box.loss_weight,
+                beta=output.box.beta,
+                name="predictions",
+            )
+        )
     return layers
 
 

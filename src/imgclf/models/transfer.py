@@ -26,7 +26,15 @@ import keras
 from imgclf.config import block_items
 from imgclf.models import checks, conv
 from imgclf.models.backbones import BackbonePreprocessing
-from imgclf.models.head import Head, apply_layers, check_output, head_layers, parse_head
+from imgclf.models.head import (
+    Head,
+    Output,
+    apply_layers,
+    check_output,
+    head_layers,
+    parse_head,
+    parse_output,
+)
 from imgclf.models.summary import count_parameters
 
 BACKBONE_LAYER = "backbone"
@@ -47,7 +55,7 @@ def build_transfer_model(
     *,
     backbone_name: str,
     head: Mapping[str, Any] | Head | None,
-    output: str,
+    output: str | Mapping[str, Any] | Output,
     input_shape: tuple[int, int, int],
     num_classes: int,
     name: str,
@@ -58,12 +66,13 @@ def build_transfer_model(
         backbone: the backbone; it is frozen here.
         backbone_name: its registry name, which picks the pixel preprocessing.
         head: the head block (see :mod:`imgclf.models.head`).
-        output: softmax or sigmoid.
+        output: softmax, sigmoid, or a class and a box (see :mod:`imgclf.models.head`).
         input_shape: ``(height, width, channels)`` of the raw pixels; 1 channel is
             repeated to 3.
         num_classes: number of classes.
         name: the model's name.
     """
+    output = parse_output(output, name)
     check_output(output, num_classes)
     extractor = feature_extractor(backbone, backbone_name=backbone_name, input_shape=input_shape)
     features = extractor.output

@@ -30,10 +30,11 @@ from PIL import Image
 
 from imgclf.config import block_items
 from imgclf.imaging.settings import image_settings, resolve_image
+from imgclf.models.head import Output
 from imgclf.reporting.plots import figure_image, training_curves
 from imgclf.reporting.tuning import plot_optimization_history, plot_parameter_importances
 from imgclf.training.config import parse_training_config
-from imgclf.training.fit import Split, train_model
+from imgclf.training.fit import Split, check_box_training, train_model
 from imgclf.training.objective import tune_model
 from imgclf.training.search_space import apply_suggestions
 from imgclf.training.trials import best_parameters, trials_table
@@ -168,6 +169,17 @@ def resolve_common(
     else:
         parse_tuning_config(merged["tuning"])
     return {"name": name, **merged}
+
+
+def check_box_variant(output: Output, resolved: Mapping[str, Any]) -> None:
+    """Refuse, before any training, what a variant with a box output cannot do: rotation
+    or shear in its augmentation, balanced class weights.
+
+    Raises:
+        ValueError: naming the variant and the setting to change.
+    """
+    if output.box is not None:
+        check_box_training(resolved["training"], resolved["name"])
 
 
 def bind(function: Callable[..., Any], **keywords: Any) -> Callable[..., Any]:

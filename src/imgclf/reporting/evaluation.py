@@ -13,7 +13,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
-from matplotlib import colormaps
+from matplotlib import colormaps, patches
 from matplotlib.figure import Figure
 from matplotlib.ticker import LogLocator, NullFormatter, ScalarFormatter
 
@@ -73,10 +73,12 @@ def gallery(
     title: str,
     columns: int = 8,
     overlays: Sequence[np.ndarray] | None = None,
+    boxes: Sequence[Sequence[tuple[np.ndarray, str]]] | None = None,
 ) -> Figure:
     """Images (uint8, ``(h, w)`` or ``(h, w, channels)``) in a grid, each with a caption;
-    ``overlays`` (values in [0, 1], any resolution) are drawn over them as jet heat maps.
-    An empty gallery is a figure that says so."""
+    ``overlays`` (values in [0, 1], any resolution) are drawn over them as jet heat maps,
+    ``boxes`` (per image: ``(x_min, y_min, x_max, y_max)`` fractions and a colour) as
+    rectangles. An empty gallery is a figure that says so."""
     if not len(images):
         fig, ax = plt.subplots(figsize=(6, 1.2))
         ax.text(0.5, 0.5, "none", ha="center", va="center", fontsize=12)
@@ -105,6 +107,24 @@ def gallery(
                 vmax=1,
                 extent=(-0.5, picture.shape[1] - 0.5, picture.shape[0] - 0.5, -0.5),
                 interpolation="bilinear",
+            )
+        height, width = picture.shape[:2]
+        for box, colour in boxes[i] if boxes is not None else ():
+            x_min, y_min, x_max, y_max = np.asarray(box, np.float64) * [
+                width,
+                height,
+                width,
+                height,
+            ]
+            ax.add_patch(
+                patches.Rectangle(
+                    (x_min - 0.5, y_min - 0.5),
+                    x_max - x_min,
+                    y_max - y_min,
+                    fill=False,
+                    edgecolor=colour,
+                    linewidth=1.5,
+                )
             )
         ax.set_title(captions[i], fontsize=7)
     fig.suptitle(title)

@@ -41,6 +41,19 @@ def lower_is_better(monitor: str) -> bool:
     return "loss" in monitor
 
 
+class ClassMetricNames(keras.callbacks.Callback):
+    """For a model with a class and a box output: log ``class_accuracy`` (and
+    ``val_class_accuracy``) also as ``accuracy`` (``val_accuracy``), the names every
+    monitor, summary and study uses. Put it first, as later callbacks see its logs."""
+
+    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+        if logs is None:
+            return
+        for prefix in ("", "val_"):
+            if f"{prefix}class_accuracy" in logs:
+                logs[f"{prefix}accuracy"] = logs[f"{prefix}class_accuracy"]
+
+
 class EpochLog(keras.callbacks.Callback):
     """Record per-epoch logs, learning rate and seconds; log one line per epoch.
 

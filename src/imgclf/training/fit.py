@@ -35,11 +35,14 @@ import numpy as np
 import pandas as pd
 import tensorflow as tf
 
+from imgclf.imaging.augment import check_box_augmentation
 from imgclf.imaging.dataset import epoch_stream, labels_to_ids, make_dataset
 from imgclf.imaging.decode import image_shape
+from imgclf.models.boxes import BoxIoU, box_layer, box_loss
 from imgclf.models.summary import count_parameters
 from imgclf.training.callbacks import (
     BestEpoch,
+    ClassMetricNames,
     EpochLog,
     callback_counters,
     lower_is_better,
@@ -98,12 +101,14 @@ def compile_model(
 
     A softmax head with one unit per class gets sparse categorical
     cross-entropy; a single sigmoid unit (two classes, as the seed's S1) gets
-    binary cross-entropy. Both report ``accuracy``.
+    binary cross-entropy. Both report ``accuracy``. A model with a box output adds its
+    weighted box loss and reports the box's mean IoU (see :mod:`imgclf.models.boxes`).
 
     Raises:
         ValueError: if the head's units do not match the number of classes.
     """
-    units = model.output_shape[-1]
+    boxes = box_layer(model)
+    units = boxes.units if boxes is not None else model.output_shape[-1]
     if units == 1 and num_classes == 2:
         loss: keras.losses.Loss = keras.losses.BinaryCrossentropy()
         accuracy: keras.metrics.Metric = keras.metrics.BinaryAccuracy(name="accuracy")
@@ -115,8 +120,16 @@ def compile_model(
             f"the model's head has {units} output unit(s) but there are {num_classes} classes: "
             "a softmax head needs one unit per class (a sigmoid head one unit for 2 classes)"
         )
+    optimizer = build_optimizer(training, steps_per_epoch)
+    if boxes is None:
+        model.compile(optimizer=optimizer, loss=loss, metrics=[accuracy])
+        return
+    box, weight = box_loss(boxes)
     model.compile(
-        optimizer=build_optimizer(training, steps_per_epoch), loss=loss, metrics=[accuracy]
+        optimizer=optimizer,
+        loss={"class": loss, "box": box},
+        loss_weights={"class": 1.0, "box": weight},
+        metrics={"class": [accuracy], "box": [BoxIoU(name="iou")]},
     )
 
 
@@ -205,6 +218,9 @@ def train_model(
         # Bit-identical repeats at some speed cost; once on, on for the rest of the process.
         tf.config.experimental.enable_op_determinism()
     _check_inputs(model, train_index, val_index, image, training)
+    boxes = box_layer(model) is not None
+    if boxes:
+        _check_box_training(train_index, training)
     steps_per_epoch = math.ceil(len(train_index) / training.batch_size)
     compile_model(model, training, len(classes), steps_per_epoch)
     folder = (
@@ -232,7 +248,7 @@ def train_model(
     )
     best = BestEpoch(training.monitor, keep_weights=training.restore_best)
     configured = _configured_callbacks(training)
-    callbacks = [epoch_log, *configured, *extra_callbacks]
+    callbacks = [*([ClassMetricNames()] if boxes else []), epoch_log, *configured, *extra_callbacks]
     if training.callbacks.tensorboard and tensorboard_dir is not None:
         callbacks.append(keras.callbacks.TensorBoard(str(tensorboard_dir)))
     callbacks.append(best)
@@ -266,9 +282,11 @@ def train_model(
         model.fit(
             _dataset(
                 train_index, classes, image, training, seed,
-                is_training=True, first_epoch=first_epoch,
+                is_training=True, first_epoch=first_epoch, boxes=boxes,
             ),
-            validation_data=_dataset(val_index, classes, image, training, seed, is_training=False),
+            validation_data=_dataset(
+                val_index, classes, image, training, seed, is_training=False, boxes=boxes
+            ),
             epochs=training.epochs,
             initial_epoch=first_epoch,
             steps_per_epoch=steps_per_epoch,
@@ -437,8 +455,10 @@ def _dataset(
     *,
     is_training: bool,
     first_epoch: int = 0,
+    boxes: bool = False,
 ) -> tf.data.Dataset:
-    """The validation pass, or the training stream of epochs ``first_epoch ..``."""
+    """The validation pass, or the training stream of epochs ``first_epoch ..``; with
+    ``boxes``, each image's labels are its class and its box."""
     if isinstance(split, ArraySplit):
         elements = tf.data.Dataset.from_tensor_slices((split.inputs, split.labels.astype(np.int32)))
         if not is_training:
@@ -463,7 +483,26 @@ def _dataset(
         cache=training.cache,
         first_epoch=first_epoch,
         epochs=training.epochs,
+        boxes=boxes,
     )
+
+
+def check_box_training(training: TrainingConfig | Mapping[str, Any], where: str) -> None:
+    """Raise ``ValueError`` (naming ``where`` and the setting) for what a model with a box
+    output cannot train with: rotation or shear, balanced class weights."""
+    training = parse_training_config(training)
+    check_box_augmentation(training.augmentation, where)
+    if training.class_weight:
+        raise ValueError(
+            f"{where}: training.class_weight: balanced is not available with a box output "
+            "(Keras weighs classes only for single-output models); set it to null"
+        )
+
+
+def _check_box_training(train: Split, training: TrainingConfig) -> None:
+    if isinstance(train, ArraySplit):
+        raise ValueError("a model with a box output trains on images, not on ArraySplits")
+    check_box_training(training, "training")
 
 
 def _label_ids(split: Split, classes: Sequence[str]) -> np.ndarray:

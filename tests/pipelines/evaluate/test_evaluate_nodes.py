@@ -88,7 +88,13 @@ def test_a_variant_not_trained_yet_is_listed_as_such_and_the_others_ranked(tmp_p
     split = write_two_class_split(tmp_path, per_class=4)
     classes, index = split["classes"], split["val"]
     val, test = predict_splits(
-        None, config=None, val_index=index, test_index=index, classes=classes, settings=EVALUATE
+        None,
+        config=None,
+        train_index=index,
+        val_index=index,
+        test_index=index,
+        classes=classes,
+        settings=EVALUATE,
     )
     assert val.empty and test.empty and "p:dark" in test.columns
     missing = score(test, classes, name="transfer.new", config=None, history=None)

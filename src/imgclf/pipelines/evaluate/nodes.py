@@ -13,12 +13,14 @@ import pandas as pd
 from PIL import Image
 from sklearn.pipeline import Pipeline as SklearnPipeline
 
+from imgclf.datasets.image_directory import BOX_COLUMNS
 from imgclf.evaluation import explain
 from imgclf.evaluation.baseline import (
     parse_baseline,
     predict_pixel_classifier,
     train_pixel_classifier,
 )
+from imgclf.evaluation.boxes import PREDICTED_BOX_COLUMNS, box_scores, mean_box
 from imgclf.evaluation.comparisons import comparison_lines, comparison_table, flat_settings
 from imgclf.evaluation.config import EvaluationConfig
 from imgclf.evaluation.leaderboard import (
@@ -56,6 +58,7 @@ def predict_splits(
     model: keras.Model | None,
     *,
     config: dict[str, Any] | None,
+    train_index: pd.DataFrame,
     val_index: pd.DataFrame,
     test_index: pd.DataFrame,
     classes: list[str],
@@ -63,19 +66,20 @@ def predict_splits(
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """The model's predictions on the validation and test images, read at the image
     settings it was trained with (see
-    :func:`imgclf.evaluation.predictions.prediction_table`); no rows for a model not
-    trained yet."""
-    batch_size = settings.batch_size
-    return tuple(  # type: ignore[return-value]
-        prediction_table(
-            index.iloc[:0] if model is None else index,
-            np.zeros((0, len(classes)))
-            if model is None
-            else predict_index(model, index, classes, image=config["image"], batch_size=batch_size),
-            classes,
+    :func:`imgclf.evaluation.predictions.prediction_table`; a box model's tables also
+    score the training images' mean box); no rows for a model not trained yet."""
+    if model is None:
+        return tuple(  # type: ignore[return-value]
+            prediction_table(index.iloc[:0], np.zeros((0, len(classes))), classes)
+            for index in (val_index, test_index)
         )
-        for index in (val_index, test_index)
-    )
+    tables = []
+    for index in (val_index, test_index):
+        probabilities, boxes = predict_index(
+            model, index, classes, image=config["image"], batch_size=settings.batch_size
+        )
+        tables.append(prediction_table(index, probabilities, classes, boxes, mean_box(train_index)))
+    return tuple(tables)  # type: ignore[return-value]
 
 
 def resolve_baseline(
@@ -158,6 +162,9 @@ def score_model(
     test = classification_scores(
         *table_probabilities(test_predictions, classes), classes, top_k=settings.top_k
     )
+    boxes = box_scores(test_predictions)
+    if boxes is not None:
+        test["box"] = boxes
     val = classification_scores(*table_probabilities(val_predictions, classes), classes)
     least = test_predictions.nsmallest(settings.least_confident, "margin")
     facts = model_facts(config, history)
@@ -192,8 +199,9 @@ def plot_evaluation(
     settings: EvaluationConfig,
 ) -> Images:
     """Confusion matrices (counts and row-normalised), training curves (for models trained
-    by epochs), and galleries of the misclassified test images (most confident first) and
-    of the least confident predictions; none for a model not trained yet."""
+    by epochs), galleries of the misclassified test images (most confident first) and of
+    the least confident predictions, and for a box model test images with their true and
+    predicted boxes; none for a model not trained yet."""
     if not metrics["trained"]:
         return {}
     image = config["image"]
@@ -229,7 +237,28 @@ def plot_evaluation(
     figures["least_confident"] = _prediction_gallery(
         least, image, title=f"{name}: least confident predictions (smallest margin first)"
     )
+    if "iou" in test_predictions:
+        figures["boxes"] = _box_gallery(test_predictions, image, settings.gallery_size, name)
     return {key: figure_image(figure) for key, figure in figures.items()}
+
+
+def _box_gallery(predictions: pd.DataFrame, image: dict[str, Any], count: int, name: str):
+    """Test images (one class after another) with their true box (green) and the
+    predicted one (red), each captioned with its IoU."""
+    rows = _one_class_after_another(predictions, count)
+    boxes = [
+        [(row[BOX_COLUMNS].to_numpy(), "lime"), (row[PREDICTED_BOX_COLUMNS].to_numpy(), "red")]
+        for _, row in rows.iterrows()
+    ]
+    captions = [f"{row.label} -> {row.predicted}\nIoU {row.iou:.2f}" for row in rows.itertuples()]
+    scores = box_scores(predictions)
+    return gallery(
+        list(_pixels(rows["path"], image)),
+        captions,
+        boxes=boxes,
+        title=f"{name}: true (green) and predicted (red) boxes\nmean IoU "
+        f"{scores['mean_iou']:.2f} on {len(predictions)} test images",
+    )
 
 
 def explain_model(

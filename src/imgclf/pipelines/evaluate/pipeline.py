@@ -203,6 +203,7 @@ def _model_pipeline(name: str, *, network: bool, tuned: bool = False) -> Pipelin
                 inputs={
                     "model": "model",
                     "config": "config",
+                    "train_index": "train_index",
                     **SPLIT,
                     "settings": "settings",
                 },
@@ -254,7 +255,7 @@ def _model_pipeline(name: str, *, network: bool, tuned: bool = False) -> Pipelin
         *(["model"] if network else ["val_predictions", "test_predictions"]),
         *tuning_plots,
     ]
-    shared = SPLIT.values() if network else ["classes"]
+    shared = ["train_index", *SPLIT.values()] if network else ["classes"]
     return Pipeline(
         nodes,
         namespace=f"evaluate.{name}",

@@ -18,7 +18,12 @@ from PIL import Image
 
 from imgclf.imaging.decode import image_shape
 from imgclf.models.cnn import build_cnn, parse_architecture
-from imgclf.pipelines.family import resolve_common, train_variant, tune_variant
+from imgclf.pipelines.family import (
+    check_box_variant,
+    resolve_common,
+    train_variant,
+    tune_variant,
+)
 from imgclf.training.fit import set_seeds
 
 VARIANT_KEYS = ("architecture",)
@@ -47,7 +52,7 @@ def resolve_variant(
     resolved = resolve_common(image, defaults, variant, name=name, arm=arm, valid_keys=VARIANT_KEYS)
     if "architecture" not in resolved:
         raise ValueError(f"{name} has no architecture: set scratch_cnn.defaults.architecture")
-    parse_architecture(resolved["architecture"])
+    check_box_variant(parse_architecture(resolved["architecture"]).output, resolved)
     return resolved
 
 

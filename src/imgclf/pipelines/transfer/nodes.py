@@ -33,6 +33,7 @@ from imgclf.models.head import parse_head, parse_output
 from imgclf.models.summary import count_parameters
 from imgclf.models.transfer import TransferModel, build_transfer_model, feature_extractor
 from imgclf.pipelines.family import (
+    check_box_variant,
     resolve_common,
     train_variant,
     tune_variant,
@@ -104,7 +105,9 @@ def resolve_variant(
     own_backbone = resolved.get("backbone") or {}
     resolved["backbone"] = parse_backbone({**backbone, **own_backbone}).to_parameters()
     parse_head(resolved.get("head"), f"{name} head")
-    resolved["output"] = parse_output(resolved.get("output", "softmax"), name)
+    output = parse_output(resolved.get("output", "softmax"), name)
+    check_box_variant(output, resolved)
+    resolved["output"] = output.to_parameters()
     return resolved
 
 
