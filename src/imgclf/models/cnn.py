@@ -30,6 +30,7 @@ required; every other key shows its default::
           - {units: 150, activation: relu, kernel_initializer: glorot_uniform, dropout: 0.0}
       output: softmax               # softmax: Dense(num_classes, softmax)
                                     # sigmoid: Dense(1, sigmoid), for 2 classes only
+                                    # {class: softmax, box: {}}: and a box head
 
 The model takes raw pixels (float32 in [0, 255]) and rescales them itself. A
 block (:mod:`imgclf.models.conv`) is, for each of its ``convolutions``: Conv2D then
