@@ -10,12 +10,14 @@ import pytest
 from kedro.config import OmegaConfigLoader
 from omegaconf import OmegaConf
 
+from imgclf.imaging.augment import parse_augmentation
 from imgclf.imaging.decode import image_shape
 from imgclf.imaging.settings import image_settings
 from imgclf.models.cnn import build_cnn
+from imgclf.models.transfer import parse_unfreeze
 from imgclf.pipelines.scratch_cnn.nodes import resolve_variant
 from imgclf.pipelines.transfer import nodes as transfer_nodes
-from imgclf.training.search_space import grid_values
+from imgclf.training.search_space import apply_suggestions, grid_values, validate_targets
 from imgclf.training.tuning import parse_tuning_config
 from imgclf.variants import declare_variants
 
@@ -93,6 +95,7 @@ def declared(title: str, family: str) -> dict:
 BASE = {
     "scratch_cnn": {"shallow", "deep", "tuned"},
     "transfer": {"adam", "sgd", "adam_aug", "sgd_aug"},
+    "finetune": {"adam_aug", "sgd_aug"},
 }
 
 
@@ -137,7 +140,92 @@ def test_s2_mobilenet_head_is_built_as_written():
     network = transfer_nodes.variant_network(parameters, num_classes=8)
     dense = [layer.units for layer in network.head.layers if hasattr(layer, "units")]
     assert dense == [1024, 512, 8]
+    assert network.model.get_layer("backbone").get_layer("conv_dw_13")  # MobileNet v1
     assert parameters["training"]["optimizer"]["learning_rate"] == 5e-4
+    assert parameters["training"]["schedule"]["name"] == "exponential"
+
+
+def resolved_scratch(title: str, name: str, arm: str | None = None) -> dict:
+    tree = project_parameters(example(title))
+    family = tree["scratch_cnn"]
+    return resolve_variant(
+        {"size": 200, "color_mode": "rgb"}, family["defaults"], family[name], name=name, arm=arm
+    )
+
+
+def test_s1_augmentation_is_the_reports_transforms():
+    augmentation = parse_augmentation(
+        resolved_scratch("S1 augmentation", "shallow")["training"]["augmentation"]
+    )
+    assert augmentation.describe() == (
+        "rotation 0.0556, zoom 0.3, width_shift 0.15, height_shift 0.15, shear 0.2, "
+        "horizontal_flip, brightness (0.8, 1.2)"
+    )
+    assert augmentation.fill_mode == "nearest"
+
+
+def test_s1_search_averages_three_runs_of_ten_random_trials_over_its_blocks():
+    resolved = resolved_scratch("S1 search", "tuned")
+    tuning = parse_tuning_config(resolved["tuning"])
+    assert (tuning.n_trials, tuning.executions_per_trial) == (10, 3)
+    assert set(tuning.search_space.names) == {
+        "units", "optimizer", "filters_1", "filters_2", "filters_3",
+        "dropout_1", "dropout_2", "dropout_3",
+    }  # fmt: skip
+    validate_targets(resolved, tuning.search_space)  # every target is in the variant
+    chosen = {"units": 160, "optimizer": "adam", "filters_1": 32, "filters_2": 128}
+    chosen |= {"filters_3": 128, "dropout_1": 0.2, "dropout_2": 0.3, "dropout_3": 0.2}
+    trial = apply_suggestions(resolved, tuning.search_space, chosen)
+    model = build_cnn(trial["architecture"], input_shape=image_shape(200, "rgb"), num_classes=2)
+    assert model.get_layer("block2_conv1").filters == 128
+    assert model.get_layer("block2_dropout").rate == 0.3
+    assert model.get_layer("block3_conv1").filters == 128
+    assert model.get_layer("head_dense1").units == 160
+
+
+def test_s3_dropout_is_a_sweep_of_four_rates():
+    arms = declared("S3 dropout", "scratch_cnn")
+    assert [variant.arm for variant in arms.values()] == [
+        "rate_0_2", "rate_0_3", "rate_0_4", "rate_0_5",
+    ]  # fmt: skip
+    for arm, rate in (("rate_0_2", 0.2), ("rate_0_5", 0.5)):
+        dense = resolved_scratch("S3 dropout", "s3_dropout", arm)["architecture"]["head"]["dense"]
+        assert dense == [{"units": 1024, "activation": "relu", "dropout": rate}]
+
+
+def test_s1_vgg16_has_a_sigmoid_head_and_is_fine_tuned_fully_unfrozen():
+    network = transfer_nodes.variant_network(
+        resolved_transfer("S1 VGG16", "s1_vgg16"), num_classes=2
+    )
+    dense = [layer.units for layer in network.head.layers if hasattr(layer, "units")]
+    assert dense == [256, 256, 1] and network.model.output_shape == (None, 1)
+    (finetune,) = declared("S1 VGG16", "finetune").values()
+    assert finetune.start == "s1_vgg16"
+    tree = project_parameters(example("S1 VGG16"))
+    merged = {**tree["finetune"]["defaults"], **tree["finetune"]["s1_vgg16"]}
+    assert parse_unfreeze(merged["unfreeze"]).last_layers == "all"
+
+
+def test_s3_vgg16_reads_128_pixels_and_fine_tunes_its_last_8_layers():
+    parameters = resolved_transfer("S3 VGG16", "s3_vgg16")
+    assert parameters["image"]["size"] == 128
+    network = transfer_nodes.variant_network(parameters, num_classes=15)
+    assert network.model.input_shape == (None, 128, 128, 1)
+    tree = project_parameters(example("S3 VGG16"))
+    assert parse_unfreeze(tree["finetune"]["s3_vgg16"]["unfreeze"]).last_layers == 8
+
+
+def test_s4_depth_searches_where_resnet50_ends_on_images():
+    (variant,) = declared("S4 depth", "transfer").values()
+    assert variant.tuned and variant.trains_on == "images"  # each trial its own backbone
+    parameters = resolved_transfer("S4 depth", "s4_depth")
+    tuning = parse_tuning_config(parameters["tuning"])
+    assert dict(tuning.pruner) == {"name": "hyperband", "min_resource": 2, "reduction_factor": 3}
+    validate_targets(parameters, tuning.search_space)
+    chosen = {"depth": 37, "pooling": "global_max", "optimizer": "sgd", "learning_rate": 0.01}
+    trial = apply_suggestions(parameters, tuning.search_space, chosen)
+    backbone = transfer_nodes.variant_network(trial, num_classes=8).model.get_layer("backbone")
+    assert backbone.layers[-1].name == "conv4_block5_out"
 
 
 def test_s2_cut_mobilenet_drops_its_last_four_layers_under_a_conv_and_dense_head():
