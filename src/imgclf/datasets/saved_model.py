@@ -18,8 +18,9 @@ class SavedModelDataset(AbstractDataset[Any, Any]):
     """Saves a Keras model with ``model.export(..., format="tf_saved_model")``: a folder
     that TensorFlow Serving, TFLite's converter or ``tf.saved_model.load`` read without
     imgclf or Keras. Its ``serve`` endpoint takes a float32 batch of raw [0, 255] pixels
-    ``(n, height, width, channels)`` and returns the class probabilities, because the
-    preprocessing lives inside the model.
+    ``(n, height, width, channels)`` and returns the class probabilities (a model with a
+    box output: ``{"class": ..., "box": ...}``), because the preprocessing lives inside
+    the model.
 
     ``load()`` returns ``tf.saved_model.load(...)``: call ``loaded.serve(images)``. A local
     export is written to a temporary folder beside the target and renamed into place
