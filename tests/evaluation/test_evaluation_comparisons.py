@@ -121,3 +121,14 @@ def test_pairs_without_a_pattern_say_how_the_wins_split():
         for line in comparison_lines(table)
     )
     assert comparison_lines(pd.DataFrame(columns=table.columns)) == []
+
+
+def test_wins_split_between_models_of_one_size_are_no_size_pattern():
+    models = [
+        metrics("a.adam", 0.9),
+        metrics("a.sgd", 0.8, optimizer=SGD),
+        metrics("b.adam", 0.7, augmentation=AUGMENTED),
+        metrics("b.sgd", 0.9, optimizer=SGD, augmentation=AUGMENTED),
+    ]
+    lines = comparison_lines(comparison_table(models, tolerance=0.01))
+    assert "  - training.optimizer adam vs sgd: no pattern; wins adam 1, sgd 1." in lines

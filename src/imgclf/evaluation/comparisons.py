@@ -183,6 +183,8 @@ def _size_split(decided: pd.DataFrame) -> tuple[str, str, float] | None:
     if len(changes) != 1:
         return None
     (cut,) = changes
+    if ordered[cut - 1][0] == ordered[cut][0]:
+        return None  # models of one size won by both values: no size explains it
     threshold = math.sqrt(ordered[cut - 1][0] * ordered[cut][0])
     return values[-1], values[0], threshold
 
