@@ -28,14 +28,26 @@ def predict_index(
     *,
     image: Mapping[str, Any],
     batch_size: int,
-) -> tuple[np.ndarray, np.ndarray | None]:
+) -> np.ndarray:
     """Class probabilities ``(len(index), len(classes))`` of ``model`` on the images of
-    ``index`` (decoded and resized as in training, in index order), and the boxes
-    ``(len(index), 4)`` of a model with a box output (else None).
+    ``index`` (decoded and resized as in training, in index order).
 
     Raises:
         ValueError: if the model's output does not have one unit per class.
     """
+    return predict_outputs(model, index, classes, image=image, batch_size=batch_size)[0]
+
+
+def predict_outputs(
+    model: keras.Model,
+    index: pd.DataFrame,
+    classes: Sequence[str],
+    *,
+    image: Mapping[str, Any],
+    batch_size: int,
+) -> tuple[np.ndarray, np.ndarray | None]:
+    """:func:`predict_index`'s probabilities, and the boxes ``(len(index), 4)`` of a model
+    with a box output (else None), from one pass over the images."""
     check_output_classes(model, classes)
     dataset = make_dataset(
         index,

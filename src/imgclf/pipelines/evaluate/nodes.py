@@ -32,7 +32,7 @@ from imgclf.evaluation.leaderboard import (
     with_integer_columns,
 )
 from imgclf.evaluation.metrics import classification_scores, normalise_rows
-from imgclf.evaluation.predictions import predict_index, prediction_table, table_probabilities
+from imgclf.evaluation.predictions import predict_outputs, prediction_table, table_probabilities
 from imgclf.imaging.decode import read_image
 from imgclf.reporting.evaluation import (
     channel_bars,
@@ -75,7 +75,7 @@ def predict_splits(
         )
     tables = []
     for index in (val_index, test_index):
-        probabilities, boxes = predict_index(
+        probabilities, boxes = predict_outputs(
             model, index, classes, image=config["image"], batch_size=settings.batch_size
         )
         tables.append(prediction_table(index, probabilities, classes, boxes, mean_box(train_index)))
