@@ -123,3 +123,19 @@ def test_a_box_dataset_needs_boxes_in_the_index(tmp_path):
     index = square_images(tmp_path, count=2).drop(columns=BOX_COLUMNS)
     with pytest.raises(ValueError, match=r"predicts boxes, but the image index has none.*`boxes`"):
         make_dataset(index, ["big", "small"], image_size=24, color_mode="grayscale", boxes=True)
+
+
+def test_a_box_model_on_an_index_without_boxes_is_refused_before_training(tmp_path):
+    index = square_images(tmp_path, count=4).drop(columns=BOX_COLUMNS)
+    model = build_cnn(ARCHITECTURE, input_shape=(24, 24, 1), num_classes=2, name="boxes")
+    with pytest.raises(ValueError, match=r"predicts boxes, but the image index has none"):
+        train_model(
+            model,
+            index[:2],
+            index[2:],
+            ["big", "small"],
+            image={"size": 24, "color_mode": "grayscale"},
+            training={"epochs": 1},
+            seed=0,
+        )
+    assert not model.compiled  # refused before compiling, let alone fitting

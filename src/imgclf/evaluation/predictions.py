@@ -14,7 +14,7 @@ import pandas as pd
 
 from imgclf.evaluation.boxes import box_columns
 from imgclf.imaging.dataset import labels_to_ids, make_dataset
-from imgclf.models.boxes import box_layer
+from imgclf.models.boxes import class_units
 
 logger = logging.getLogger(__name__)
 
@@ -79,8 +79,7 @@ def class_probabilities(outputs: np.ndarray) -> np.ndarray:
 def check_output_classes(model: keras.Model, classes: Sequence[str]) -> None:
     """Raise ``ValueError`` unless ``model`` outputs one probability per class (or a
     single sigmoid unit for two classes)."""
-    boxes = box_layer(model)
-    units = boxes.units if boxes is not None else model.output_shape[-1]
+    units = class_units(model)
     if units != len(classes) and not (units == 1 and len(classes) == 2):
         raise ValueError(
             f"model {model.name!r} outputs {units} class probabilities but `classes` has "

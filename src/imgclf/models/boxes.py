@@ -78,6 +78,12 @@ def box_layer(model: keras.Model) -> ClassAndBox | None:
     return layer if isinstance(layer, ClassAndBox) else None
 
 
+def class_units(model: keras.Model) -> int:
+    """The units of the model's class output (a box model's ``class`` head)."""
+    layer = box_layer(model)
+    return layer.units if layer is not None else model.output_shape[-1]
+
+
 def box_loss(layer: ClassAndBox) -> tuple[keras.losses.Loss, float]:
     """The box loss of the layer's settings, and its weight in the sum."""
     return SmoothL1(beta=layer.beta), layer.loss_weight

@@ -36,9 +36,9 @@ import pandas as pd
 import tensorflow as tf
 
 from imgclf.imaging.augment import check_box_augmentation
-from imgclf.imaging.dataset import epoch_stream, labels_to_ids, make_dataset
+from imgclf.imaging.dataset import epoch_stream, index_boxes, labels_to_ids, make_dataset
 from imgclf.imaging.decode import image_shape
-from imgclf.models.boxes import BoxIoU, box_layer, box_loss
+from imgclf.models.boxes import BoxIoU, box_layer, box_loss, class_units
 from imgclf.models.summary import count_parameters
 from imgclf.training.callbacks import (
     BestEpoch,
@@ -108,7 +108,7 @@ def compile_model(
         ValueError: if the head's units do not match the number of classes.
     """
     boxes = box_layer(model)
-    units = boxes.units if boxes is not None else model.output_shape[-1]
+    units = class_units(model)
     if units == 1 and num_classes == 2:
         loss: keras.losses.Loss = keras.losses.BinaryCrossentropy()
         accuracy: keras.metrics.Metric = keras.metrics.BinaryAccuracy(name="accuracy")
@@ -220,7 +220,7 @@ def train_model(
     _check_inputs(model, train_index, val_index, image, training)
     boxes = box_layer(model) is not None
     if boxes:
-        _check_box_training(train_index, training)
+        _check_box_training(train_index, val_index, training)
     steps_per_epoch = math.ceil(len(train_index) / training.batch_size)
     compile_model(model, training, len(classes), steps_per_epoch)
     folder = (
@@ -499,10 +499,13 @@ def check_box_training(training: TrainingConfig | Mapping[str, Any], where: str)
         )
 
 
-def _check_box_training(train: Split, training: TrainingConfig) -> None:
+def _check_box_training(train: Split, val: Split, training: TrainingConfig) -> None:
+    """Before compiling: a box model trains on image indexes that have boxes."""
     if isinstance(train, ArraySplit):
         raise ValueError("a model with a box output trains on images, not on ArraySplits")
     check_box_training(training, "training")
+    for split in (train, val):
+        index_boxes(split)  # raises, naming the fix, for an index without boxes
 
 
 def _label_ids(split: Split, classes: Sequence[str]) -> np.ndarray:
