@@ -1,10 +1,18 @@
-"""Lazy exports for packages whose modules import TensorFlow: ``import imgclf.imaging``
-stays cheap, and ``from imgclf.imaging import make_dataset`` imports only what it needs."""
+"""Deferred imports, so that building the pipelines (and every command that needs no model:
+``ingest``, ``split``, ``kedro viz``, ``kedro catalog``) never loads TensorFlow, Keras or
+Optuna: those load when a node that needs them first runs.
+
+- :func:`lazy_module`: ``keras = lazy_module("keras")`` at the top of a module, in place of
+  ``import keras``; the import happens on the first ``keras.<name>``.
+- :func:`lazy_exports`: a package's names imported from their submodules on first access
+  (``from imgclf.imaging import make_dataset`` imports only what it needs).
+"""
 
 from __future__ import annotations
 
 import importlib
 import sys
+import types
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -27,3 +35,19 @@ def lazy_exports(
         return sorted(set(vars(sys.modules[package])) | set(exports))
 
     return __getattr__, __dir__
+
+
+class _LazyModule(types.ModuleType):
+    """Stands in for the module of the same name until an attribute is read."""
+
+    def __getattr__(self, attribute: str) -> Any:
+        module = importlib.import_module(self.__name__)
+        return getattr(module, attribute)
+
+
+def lazy_module(name: str) -> Any:
+    """A stand-in for the module ``name`` (``"keras"``, ``"imgclf.training.fit"``) that
+    imports it on first attribute access and hands every attribute on: ``fit.train_model``
+    is the real function. Annotations that name it (``keras.Model``) import nothing under
+    ``from __future__ import annotations``."""
+    return _LazyModule(name)

@@ -57,7 +57,9 @@ class KerasModelDataset(AbstractDataset[Any, Any]):
     def load(self) -> Any:
         import keras
 
-        import imgclf.models.backbones  # noqa: F401  registers imgclf's own layers
+        # imgclf's own layers, losses and metrics, registered as their modules load
+        import imgclf.models.backbones
+        import imgclf.models.boxes  # noqa: F401
 
         path = get_filepath_str(self._filepath, self._protocol)
         if self._protocol == "file":

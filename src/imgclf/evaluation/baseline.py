@@ -11,20 +11,20 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
-from sklearn.linear_model import LogisticRegression
-from sklearn.pipeline import Pipeline, make_pipeline
-from sklearn.preprocessing import StandardScaler
 
 from imgclf.config import block_items
 from imgclf.imaging.dataset import labels_to_ids
 from imgclf.imaging.decode import read_image, size_tuple
 from imgclf.imaging.index_files import check_index_files
 from imgclf.models.checks import choice, positive_int, size_pair
-from imgclf.training.fit import BYTES_PER_MB
+from imgclf.models.summary import BYTES_PER_MB
+
+if TYPE_CHECKING:
+    from sklearn.pipeline import Pipeline
 
 logger = logging.getLogger(__name__)
 
@@ -90,6 +90,10 @@ def train_pixel_classifier(
         ``monitor`` and ``best_value`` (val accuracy), ``total_seconds``, ``parameters``
         and ``model_size_mb``.
     """
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
     settings = parse_baseline(parameters)
     features = {"image_size": settings["image_size"], "color_mode": color_mode}
     started = time.perf_counter()

@@ -7,7 +7,6 @@ import logging
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-import keras
 import numpy as np
 import pandas as pd
 from PIL import Image
@@ -16,7 +15,10 @@ from imgclf.datasets.image_directory import BOX_COLUMNS
 from imgclf.evaluation.predictions import check_output_classes, split_outputs
 from imgclf.imaging.decode import open_binary, read_image
 from imgclf.imaging.inspect import inspect_image
-from imgclf.models.boxes import box_layer
+from imgclf.lazy import lazy_module
+
+box_models = lazy_module("imgclf.models.boxes")
+keras = lazy_module("keras")
 
 logger = logging.getLogger(__name__)
 
@@ -97,7 +99,10 @@ def predict_images(
     probabilities, boxes = (
         _predict_batches(model, pixels, batch_size)
         if pixels
-        else (np.zeros((0, len(classes))), np.zeros((0, 4)) if box_layer(model) else None)
+        else (
+            np.zeros((0, len(classes))),
+            np.zeros((0, 4)) if box_models.box_layer(model) else None,
+        )
     )
     table = _top_k_table([paths[i] for i in readable], probabilities, classes, top_k)
     if boxes is not None:

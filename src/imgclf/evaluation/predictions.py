@@ -8,13 +8,15 @@ import logging
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-import keras
 import numpy as np
 import pandas as pd
 
 from imgclf.evaluation.boxes import box_columns
 from imgclf.imaging.dataset import labels_to_ids, make_dataset
-from imgclf.models.boxes import class_units
+from imgclf.lazy import lazy_module
+
+box_models = lazy_module("imgclf.models.boxes")
+keras = lazy_module("keras")
 
 logger = logging.getLogger(__name__)
 
@@ -79,7 +81,7 @@ def class_probabilities(outputs: np.ndarray) -> np.ndarray:
 def check_output_classes(model: keras.Model, classes: Sequence[str]) -> None:
     """Raise ``ValueError`` unless ``model`` outputs one probability per class (or a
     single sigmoid unit for two classes)."""
-    units = class_units(model)
+    units = box_models.class_units(model)
     if units != len(classes) and not (units == 1 and len(classes) == 2):
         raise ValueError(
             f"model {model.name!r} outputs {units} class probabilities but `classes` has "

@@ -38,9 +38,10 @@ import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-import tensorflow as tf
-
 from imgclf.config import block_items
+from imgclf.lazy import lazy_module
+
+tf = lazy_module("tensorflow")
 
 FILL_MODES = ("reflect", "nearest", "constant", "wrap")
 INTERPOLATIONS = ("bilinear", "nearest")

@@ -37,12 +37,14 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-import tensorflow as tf
 
 from imgclf.datasets.image_directory import BOX_COLUMNS
 from imgclf.imaging.augment import AugmentationConfig, augment_batch, parse_augmentation
 from imgclf.imaging.decode import channels_for, read_image, size_tuple
 from imgclf.imaging.index_files import check_index_files
+from imgclf.lazy import lazy_module
+
+tf = lazy_module("tensorflow")
 
 logger = logging.getLogger(__name__)
 

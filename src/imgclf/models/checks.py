@@ -7,7 +7,9 @@ import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-import keras
+from imgclf.lazy import lazy_module
+
+keras = lazy_module("keras")
 
 
 def non_empty_list(value: Any, where: str) -> Sequence[Any]:

@@ -55,9 +55,8 @@ import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-import keras
-
 from imgclf.config import block_items
+from imgclf.lazy import lazy_module
 from imgclf.models import conv
 from imgclf.models.conv import ConvBlock
 from imgclf.models.head import (
@@ -69,6 +68,8 @@ from imgclf.models.head import (
     parse_head,
     parse_output,
 )
+
+keras = lazy_module("keras")
 
 DEFAULT_RESCALE = 1.0 / 255.0
 

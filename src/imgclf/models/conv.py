@@ -22,10 +22,11 @@ import dataclasses
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
-import keras
-
 from imgclf.config import block_items
+from imgclf.lazy import lazy_module
 from imgclf.models import checks
+
+keras = lazy_module("keras")
 
 PADDINGS = ("valid", "same")
 BLOCK_POOLINGS = ("max", "average", None)

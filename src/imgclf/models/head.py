@@ -37,11 +37,12 @@ import dataclasses
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-import keras
-
 from imgclf.config import block_items
+from imgclf.lazy import lazy_module
 from imgclf.models import checks, conv
-from imgclf.models.boxes import ClassAndBox
+
+box_models = lazy_module("imgclf.models.boxes")
+keras = lazy_module("keras")
 
 HEAD_POOLINGS = ("flatten", "global_average", "global_max")
 OUTPUTS = ("softmax", "sigmoid")
@@ -199,7 +200,7 @@ def head_layers(head: Head, output: Output, num_classes: int) -> list[keras.laye
         )
     else:
         layers.append(
-            ClassAndBox(
+            box_models.ClassAndBox(
                 units,
                 output.activation,
                 loss_weight=output.box.loss_weight,

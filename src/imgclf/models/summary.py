@@ -13,6 +13,8 @@ import math
 from collections.abc import Iterable
 from typing import Any
 
+BYTES_PER_MB = 1024**2
+
 
 def count_parameters(model: Any) -> dict[str, int]:
     """Count the scalar parameters of a built Keras model.

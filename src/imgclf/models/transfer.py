@@ -21,11 +21,9 @@ import dataclasses
 from collections.abc import Mapping
 from typing import Any
 
-import keras
-
 from imgclf.config import block_items
+from imgclf.lazy import lazy_module
 from imgclf.models import checks, conv
-from imgclf.models.backbones import BackbonePreprocessing
 from imgclf.models.head import (
     Head,
     Output,
@@ -36,6 +34,9 @@ from imgclf.models.head import (
     parse_output,
 )
 from imgclf.models.summary import count_parameters
+
+backbones = lazy_module("imgclf.models.backbones")
+keras = lazy_module("keras")
 
 BACKBONE_LAYER = "backbone"
 UNFREEZE_KEYS = ("last_layers", "from_layer", "freeze_batch_norm")
@@ -100,7 +101,7 @@ def feature_extractor(
     ``training=False``) -> its feature map."""
     backbone.trainable = False
     inputs = keras.Input(shape=input_shape, dtype="float32", name="image")
-    preprocessed = BackbonePreprocessing(backbone_name, name="preprocessing")(inputs)
+    preprocessed = backbones.BackbonePreprocessing(backbone_name, name="preprocessing")(inputs)
     features = backbone(preprocessed, training=False)
     return keras.Model(inputs, features, name="feature_extractor")
 

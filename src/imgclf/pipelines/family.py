@@ -20,9 +20,8 @@ import logging
 import time
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import keras
 import pandas as pd
 from kedro.pipeline import Node, Pipeline, node
 from matplotlib.figure import Figure
@@ -30,16 +29,24 @@ from PIL import Image
 
 from imgclf.config import block_items
 from imgclf.imaging.settings import image_settings, resolve_image
-from imgclf.models.head import Output
+from imgclf.lazy import lazy_module
 from imgclf.reporting.plots import figure_image, training_curves
-from imgclf.reporting.tuning import plot_optimization_history, plot_parameter_importances
 from imgclf.training.config import parse_training_config
-from imgclf.training.fit import Split, check_box_training, train_model
-from imgclf.training.objective import tune_model
-from imgclf.training.search_space import apply_suggestions
-from imgclf.training.trials import best_parameters, trials_table
-from imgclf.training.tuning import parse_tuning_config
 from imgclf.variants import Variant, variant_blocks
+
+if TYPE_CHECKING:
+    from imgclf.models.head import Output
+    from imgclf.training.fit import Split
+
+# imported when a node first needs them (imgclf.lazy): building the pipelines loads no
+# TensorFlow, Keras or Optuna
+keras = lazy_module("keras")
+fit = lazy_module("imgclf.training.fit")
+objective = lazy_module("imgclf.training.objective")
+search_space = lazy_module("imgclf.training.search_space")
+trials = lazy_module("imgclf.training.trials")
+tuning = lazy_module("imgclf.training.tuning")
+tuning_plots = lazy_module("imgclf.reporting.tuning")
 
 logger = logging.getLogger(__name__)
 
@@ -167,7 +174,7 @@ def resolve_common(
     if merged.get("tuning") is None:
         merged.pop("tuning", None)
     else:
-        parse_tuning_config(merged["tuning"])
+        tuning.parse_tuning_config(merged["tuning"])
     return {"name": name, **merged}
 
 
@@ -179,7 +186,7 @@ def check_box_variant(output: Output, resolved: Mapping[str, Any]) -> None:
         ValueError: naming the variant and the setting to change.
     """
     if output.box is not None:
-        check_box_training(resolved["training"], resolved["name"])
+        fit.check_box_training(resolved["training"], resolved["name"])
 
 
 def bind(function: Callable[..., Any], **keywords: Any) -> Callable[..., Any]:
@@ -211,9 +218,9 @@ def tune_variant(
         they set), a table of every trial, the optimisation history plot and the
         parameter importance plot.
     """
-    study = tune_model(parameters, build_model, train, val, classes, seed=seed)
-    space = parse_tuning_config(parameters["tuning"]).search_space
-    best = best_parameters(study, space)
+    study = objective.tune_model(parameters, build_model, train, val, classes, seed=seed)
+    space = tuning.parse_tuning_config(parameters["tuning"]).search_space
+    best = trials.best_parameters(study, space)
     logger.info(
         "%s: best trial %d, %s %.4f, %s",
         parameters["name"],
@@ -224,9 +231,9 @@ def tune_variant(
     )
     return (
         best,
-        trials_table(study),
-        figure_image(plot_optimization_history(study)),
-        figure_image(plot_parameter_importances(study)),
+        trials.trials_table(study),
+        figure_image(tuning_plots.plot_optimization_history(study)),
+        figure_image(tuning_plots.plot_parameter_importances(study)),
     )
 
 
@@ -256,8 +263,8 @@ def tuning_nodes(
 
 def apply_best_parameters(parameters: Mapping[str, Any], best: Mapping[str, Any]) -> dict[str, Any]:
     """The variant's parameters with the best trial's values in place."""
-    space = parse_tuning_config(parameters["tuning"]).search_space
-    return apply_suggestions(parameters, space, best["params"])
+    space = tuning.parse_tuning_config(parameters["tuning"]).search_space
+    return search_space.apply_suggestions(parameters, space, best["params"])
 
 
 def plot_training_curves(history: Mapping[str, Any]) -> Figure:
@@ -282,7 +289,7 @@ def train_variant(
     ``checkpoint_dir/<variant>`` when run again with the same parameters and data; with
     ``training.callbacks.tensorboard`` on, each run writes TensorBoard logs to
     ``tensorboard_dir/<variant>/<start time>``."""
-    model, history = train_model(
+    model, history = fit.train_model(
         model,
         train,
         val,

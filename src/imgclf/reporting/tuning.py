@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import math
 
-import optuna
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
-from optuna.trial import TrialState
+
+from imgclf.lazy import lazy_module
+
+optuna = lazy_module("optuna")
 
 
 def plot_optimization_history(
@@ -23,9 +25,11 @@ def plot_optimization_history(
     axes.set_ylabel(value_name)
     axes.xaxis.set_major_locator(MaxNLocator(integer=True))
     trials = sorted(study.get_trials(deepcopy=False), key=lambda trial: trial.number)
-    complete = [trial for trial in trials if trial.state == TrialState.COMPLETE]
-    pruned = [t for t in trials if t.state == TrialState.PRUNED and t.value is not None]
-    failed = [trial for trial in trials if trial.state == TrialState.FAIL]
+    complete = [trial for trial in trials if trial.state == optuna.trial.TrialState.COMPLETE]
+    pruned = [
+        t for t in trials if t.state == optuna.trial.TrialState.PRUNED and t.value is not None
+    ]
+    failed = [trial for trial in trials if trial.state == optuna.trial.TrialState.FAIL]
     if complete:
         numbers = [trial.number for trial in complete]
         values = [trial.value for trial in complete]
@@ -97,7 +101,7 @@ def plot_parameter_importances(study: optuna.Study, *, seed: int | None = 0) -> 
 
 
 def _importances_unavailable_reason(study: optuna.Study) -> str | None:
-    complete = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+    complete = study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,))
     if len(complete) < 2:
         return f"they need at least 2 complete trials; the study has {len(complete)}"
     shared = set(complete[0].params).intersection(*(trial.params for trial in complete[1:]))

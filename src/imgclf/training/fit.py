@@ -39,7 +39,7 @@ from imgclf.imaging.augment import check_box_augmentation
 from imgclf.imaging.dataset import epoch_stream, index_boxes, labels_to_ids, make_dataset
 from imgclf.imaging.decode import image_shape
 from imgclf.models.boxes import BoxIoU, box_layer, box_loss, class_units
-from imgclf.models.summary import count_parameters
+from imgclf.models.summary import BYTES_PER_MB, count_parameters
 from imgclf.training.callbacks import (
     BestEpoch,
     ClassMetricNames,
@@ -57,8 +57,6 @@ from imgclf.training.checkpoint import (
 from imgclf.training.config import TrainingConfig, parse_training_config
 
 logger = logging.getLogger(__name__)
-
-BYTES_PER_MB = 1024**2
 
 
 def set_seeds(seed: int) -> None:

@@ -47,9 +47,10 @@ import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-import optuna
-
 from imgclf.config import block_items
+from imgclf.lazy import lazy_module
+
+optuna = lazy_module("optuna")
 
 PARAMETER_TYPES = ("int", "float", "categorical", "bool")
 _COMMON_KEYS = ("type", "target", "when", "default", "grid")

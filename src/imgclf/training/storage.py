@@ -11,8 +11,9 @@ import warnings
 from pathlib import Path
 from typing import Any
 
-import optuna
-from optuna.exceptions import ExperimentalWarning
+from imgclf.lazy import lazy_module
+
+optuna = lazy_module("optuna")
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -71,7 +72,7 @@ def _open_rdb_storage(
     for attempt in range(1, RDB_OPEN_ATTEMPTS + 1):
         try:
             with warnings.catch_warnings():
-                warnings.simplefilter("ignore", ExperimentalWarning)
+                warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
                 return optuna.storages.RDBStorage(
                     url,
                     engine_kwargs=engine_kwargs,

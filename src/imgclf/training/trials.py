@@ -6,12 +6,13 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-import optuna
 import pandas as pd
-from optuna.trial import TrialState
 
+from imgclf.lazy import lazy_module
 from imgclf.training.search_space import SearchSpace, parse_search_space, target_values
-from imgclf.training.study import ERROR_ATTR, WORKER_ATTR, counts_toward_budget
+
+optuna = lazy_module("optuna")
+studies = lazy_module("imgclf.training.study")
 
 
 def best_parameters(study: optuna.Study, space: Mapping[str, Any] | SearchSpace) -> dict[str, Any]:
@@ -26,7 +27,7 @@ def best_parameters(study: optuna.Study, space: Mapping[str, Any] | SearchSpace)
         ValueError: if no trial completed; the message quotes the first recorded errors.
     """
     space = parse_search_space(space)
-    if not study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)):
+    if not study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,)):
         raise ValueError(_no_complete_trial_message(study))
     best = study.best_trial
     params = {name: best.params[name] for name in space.names if name in best.params}
@@ -67,9 +68,9 @@ def trials_table(study: optuna.Study) -> pd.DataFrame:
                 "value": trial.value,
                 "duration_seconds": None if duration is None else duration.total_seconds(),
                 "epochs": len(trial.intermediate_values),
-                "worker": trial.user_attrs.get(WORKER_ATTR),
-                "error": trial.user_attrs.get(ERROR_ATTR),
-                "counted": counts_toward_budget(trial),
+                "worker": trial.user_attrs.get(studies.WORKER_ATTR),
+                "error": trial.user_attrs.get(studies.ERROR_ATTR),
+                "counted": studies.counts_toward_budget(trial),
                 **{f"param_{name}": trial.params.get(name) for name in param_names},
             }
         )
@@ -84,9 +85,9 @@ def _no_complete_trial_message(study: optuna.Study, shown: int = 3) -> str:
         states[trial.state.name] = states.get(trial.state.name, 0) + 1
     summary = ", ".join(f"{count} {state.lower()}" for state, count in states.items()) or "none"
     errors = [
-        f"trial {trial.number}: {trial.user_attrs[ERROR_ATTR]}"
+        f"trial {trial.number}: {trial.user_attrs[studies.ERROR_ATTR]}"
         for trial in trials
-        if ERROR_ATTR in trial.user_attrs
+        if studies.ERROR_ATTR in trial.user_attrs
     ]
     message = f"no trial of study {study.study_name!r} completed (trials: {summary})"
     if errors:

@@ -47,12 +47,12 @@ import warnings
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-import optuna
-from optuna.exceptions import ExperimentalWarning
-
 from imgclf.config import block_items
+from imgclf.lazy import lazy_module
 from imgclf.training.search_space import SearchSpace, grid_values, parse_search_space
 from imgclf.training.storage import check_storage_url
+
+optuna = lazy_module("optuna")
 
 SAMPLERS = ("tpe", "random", "grid")
 PRUNERS = ("hyperband", "median", "none")
@@ -150,7 +150,7 @@ def make_sampler(
     if name == "grid":
         return optuna.samplers.GridSampler(grid_values(search_space), seed=seed, **settings)
     with warnings.catch_warnings():
-        warnings.simplefilter("ignore", ExperimentalWarning)
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
         return _SAMPLER_CLASSES[name](seed=seed, **settings)
 
 

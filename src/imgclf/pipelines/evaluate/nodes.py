@@ -7,14 +7,11 @@ import logging
 from collections.abc import Callable, Mapping
 from typing import Any
 
-import keras
 import numpy as np
 import pandas as pd
 from PIL import Image
-from sklearn.pipeline import Pipeline as SklearnPipeline
 
 from imgclf.datasets.image_directory import BOX_COLUMNS
-from imgclf.evaluation import explain
 from imgclf.evaluation.baseline import (
     parse_baseline,
     predict_pixel_classifier,
@@ -34,6 +31,7 @@ from imgclf.evaluation.leaderboard import (
 from imgclf.evaluation.metrics import classification_scores, normalise_rows
 from imgclf.evaluation.predictions import predict_outputs, prediction_table, table_probabilities
 from imgclf.imaging.decode import read_image
+from imgclf.lazy import lazy_module
 from imgclf.reporting.evaluation import (
     channel_bars,
     channel_maps,
@@ -47,6 +45,9 @@ from imgclf.reporting.report import model_section, report_page
 from imgclf.reporting.tables import markdown_table
 from imgclf.training.summary import check_summary
 
+explain = lazy_module("imgclf.evaluation.explain")
+keras = lazy_module("keras")
+
 logger = logging.getLogger(__name__)
 
 Images = dict[str, Image.Image]
@@ -55,7 +56,7 @@ SWEEP_TABLE, SWEEP_PLOT = "sweep_table:", "sweep_plot:"
 
 
 def predict_splits(
-    model: keras.Model | None,
+    model: Any | None,
     *,
     config: dict[str, Any] | None,
     train_index: pd.DataFrame,
@@ -97,7 +98,7 @@ def train_baseline(
     val_index: pd.DataFrame,
     classes: list[str],
     seed: int,
-) -> tuple[SklearnPipeline, dict[str, Any]]:
+) -> tuple[Any, dict[str, Any]]:
     """Fit the pixel baseline on the training images; its summary has the keys of a
     training history that the leaderboard reads."""
     return train_pixel_classifier(
@@ -111,7 +112,7 @@ def train_baseline(
 
 
 def predict_baseline_splits(
-    model: SklearnPipeline,
+    model: Any,
     *,
     parameters: dict[str, Any],
     val_index: pd.DataFrame,
@@ -262,7 +263,7 @@ def _box_gallery(predictions: pd.DataFrame, image: dict[str, Any], count: int, n
 
 
 def explain_model(
-    model: keras.Model | None,
+    model: Any | None,
     config: dict[str, Any] | None,
     test_predictions: pd.DataFrame,
     settings: EvaluationConfig,

@@ -13,10 +13,10 @@ import logging
 from collections.abc import Mapping
 from typing import Any
 
-import keras
 import pandas as pd
 from PIL import Image
 
+from imgclf.lazy import lazy_module
 from imgclf.models.transfer import parse_unfreeze, unfreeze_backbone
 from imgclf.pipelines.family import (
     resolve_common,
@@ -24,8 +24,10 @@ from imgclf.pipelines.family import (
     tune_variant,
     without_optimizer,
 )
-from imgclf.training.fit import set_seeds
 from imgclf.variants import merge_parameters, variant_blocks
+
+fit = lazy_module("imgclf.training.fit")
+keras = lazy_module("keras")
 
 logger = logging.getLogger(__name__)
 
@@ -86,7 +88,7 @@ def resolve_variant(
 
 def finetune(
     parameters: Mapping[str, Any],
-    transfer_model: keras.Model | None,
+    transfer_model: Any | None,
     *,
     train_index: pd.DataFrame,
     val_index: pd.DataFrame,
@@ -94,12 +96,12 @@ def finetune(
     seed: int,
     checkpoint_dir: str,
     tensorboard_dir: str,
-) -> tuple[keras.Model, dict[str, Any]]:
+) -> tuple[Any, dict[str, Any]]:
     """Unfreeze a copy of the transfer model as ``unfreeze`` says and train it on; a
     killed run resumes from its backup in ``checkpoint_dir/<variant>``."""
     if transfer_model is None:
         raise ValueError(_untrained(parameters["name"], parameters["source"]))
-    set_seeds(seed)
+    fit.set_seeds(seed)
     model, backbone_parameters = _unfrozen_copy(transfer_model, parameters)
     model, history = train_variant(
         parameters,

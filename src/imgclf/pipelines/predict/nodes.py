@@ -7,7 +7,6 @@ import logging
 from collections.abc import Callable, Mapping
 from typing import Any
 
-import keras
 import pandas as pd
 
 from imgclf.config import block_items
@@ -17,8 +16,11 @@ from imgclf.evaluation.new_images import (
     model_image_settings,
     predict_images,
 )
+from imgclf.lazy import lazy_module
 from imgclf.models.checks import positive_int
 from imgclf.pipelines.ingest.settings import parse_ingest
+
+keras = lazy_module("keras")
 
 logger = logging.getLogger(__name__)
 
@@ -55,7 +57,7 @@ def choose_model(leaderboard: pd.DataFrame, predict: dict[str, Any]) -> str:
 def label_new_images(
     model_name: str,
     *,
-    trained_models: Mapping[str, Callable[[], keras.Model]],
+    trained_models: Mapping[str, Callable[[], Any]],
     trained_model_histories: Mapping[str, Callable[[], dict[str, Any]]],
     new_images: pd.DataFrame,
     classes: list[str],
@@ -99,9 +101,7 @@ def label_new_images(
     return predictions, unreadable, summary
 
 
-def export_model(
-    model_name: str, trained_models: Mapping[str, Callable[[], keras.Model]]
-) -> keras.Model:
+def export_model(model_name: str, trained_models: Mapping[str, Callable[[], Any]]) -> Any:
     """The model ``model_name``, for the catalog's SavedModel export."""
     return _partition(trained_models, model_name, "model")()
 

@@ -12,11 +12,11 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-import keras
 import pandas as pd
 from PIL import Image
 
 from imgclf.imaging.decode import image_shape
+from imgclf.lazy import lazy_module
 from imgclf.models.cnn import build_cnn, parse_architecture
 from imgclf.pipelines.family import (
     check_box_variant,
@@ -24,7 +24,9 @@ from imgclf.pipelines.family import (
     train_variant,
     tune_variant,
 )
-from imgclf.training.fit import set_seeds
+
+fit = lazy_module("imgclf.training.fit")
+keras = lazy_module("keras")
 
 VARIANT_KEYS = ("architecture",)
 
@@ -65,10 +67,10 @@ def train_cnn(
     seed: int,
     checkpoint_dir: str,
     tensorboard_dir: str,
-) -> tuple[keras.Model, dict[str, Any]]:
+) -> tuple[Any, dict[str, Any]]:
     """Build the variant's CNN and train it; a killed run resumes from its backup in
     ``checkpoint_dir/<variant>`` when run again with the same parameters and data."""
-    set_seeds(seed)
+    fit.set_seeds(seed)
     return train_variant(
         parameters,
         _build(parameters, num_classes=len(classes)),

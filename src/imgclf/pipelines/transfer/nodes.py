@@ -18,7 +18,6 @@ import time
 from collections.abc import Mapping
 from typing import Any
 
-import keras
 import numpy as np
 import pandas as pd
 from PIL import Image
@@ -27,10 +26,10 @@ from imgclf.config import block_items
 from imgclf.imaging.augment import parse_augmentation
 from imgclf.imaging.dataset import labels_to_ids, make_dataset
 from imgclf.imaging.decode import image_shape, size_tuple
-from imgclf.models.backbones import build_backbone, parse_backbone
+from imgclf.lazy import lazy_module
 from imgclf.models.checks import choice, positive_int
 from imgclf.models.head import parse_head, parse_output
-from imgclf.models.summary import count_parameters
+from imgclf.models.summary import BYTES_PER_MB, count_parameters
 from imgclf.models.transfer import TransferModel, build_transfer_model, feature_extractor
 from imgclf.pipelines.family import (
     check_box_variant,
@@ -40,14 +39,10 @@ from imgclf.pipelines.family import (
     with_image_settings,
     without_optimizer,
 )
-from imgclf.training.fit import (
-    BYTES_PER_MB,
-    ArraySplit,
-    keras_verbosity,
-    set_seeds,
-    split_digest,
-    weights_bytes,
-)
+
+backbones = lazy_module("imgclf.models.backbones")
+fit = lazy_module("imgclf.training.fit")
+keras = lazy_module("keras")
 
 logger = logging.getLogger(__name__)
 
@@ -103,7 +98,7 @@ def resolve_variant(
     """
     resolved = resolve_common(image, defaults, variant, name=name, arm=arm, valid_keys=VARIANT_KEYS)
     own_backbone = resolved.get("backbone") or {}
-    resolved["backbone"] = parse_backbone({**backbone, **own_backbone}).to_parameters()
+    resolved["backbone"] = backbones.parse_backbone({**backbone, **own_backbone}).to_parameters()
     parse_head(resolved.get("head"), f"{name} head")
     output = parse_output(resolved.get("output", "softmax"), name)
     check_box_variant(output, resolved)
@@ -153,9 +148,9 @@ def extract_features(
         image, train_index, backbone, defaults, variant, name=name, arm=arm
     )
     backbone, image = parameters["backbone"], parameters["image"]
-    set_seeds(seed)
+    fit.set_seeds(seed)
     extractor = feature_extractor(
-        build_backbone(backbone, image_size=size_tuple(image["size"])),
+        backbones.build_backbone(backbone, image_size=size_tuple(image["size"])),
         backbone_name=backbone["name"],
         input_shape=image_shape(image["size"], image["color_mode"]),
     )
@@ -163,7 +158,7 @@ def extract_features(
     metadata = {
         **_feature_metadata(backbone, image, classes, weights_digest(extractor)),
         "dtype": dtype,
-        "splits": {split: split_digest(index) for split, index in indexes.items()},
+        "splits": {split: fit.split_digest(index) for split, index in indexes.items()},
     }
     if previous and json.loads(str(previous["metadata"])) == metadata:
         logger.info(
@@ -183,7 +178,7 @@ def extract_features(
             cache=False,
         )
         features = extractor.predict(
-            dataset.map(lambda images, labels: images), verbose=keras_verbosity("auto")
+            dataset.map(lambda images, labels: images), verbose=fit.keras_verbosity("auto")
         )
         arrays[f"{split}_features"] = features.astype(dtype)
         arrays[f"{split}_labels"] = labels_to_ids(index["label"], classes)
@@ -209,7 +204,7 @@ def train_on_features(
     seed: int,
     checkpoint_dir: str,
     tensorboard_dir: str,
-) -> tuple[keras.Model, dict[str, Any]]:
+) -> tuple[Any, dict[str, Any]]:
     """Train the variant's head on the cached backbone features; return the whole model
     (backbone + trained head), which takes raw pixels.
 
@@ -217,7 +212,7 @@ def train_on_features(
         ValueError: if the variant augments (cached features cannot be), or if the cache
             was computed with another backbone, other image parameters or other classes.
     """
-    set_seeds(seed)
+    fit.set_seeds(seed)
     network, splits = _feature_splits(parameters, features, classes)
     _, history = train_variant(
         parameters,
@@ -241,9 +236,9 @@ def train_on_images(
     seed: int,
     checkpoint_dir: str,
     tensorboard_dir: str,
-) -> tuple[keras.Model, dict[str, Any]]:
+) -> tuple[Any, dict[str, Any]]:
     """Train the variant's head on (augmented) images run through the frozen backbone."""
-    set_seeds(seed)
+    fit.set_seeds(seed)
     network = variant_network(parameters, num_classes=len(classes))
     model, history = train_variant(
         parameters,
@@ -267,7 +262,7 @@ def tune_on_features(
 ) -> tuple[dict[str, Any], pd.DataFrame, Image.Image, Image.Image]:
     """Run (or continue) the variant's Optuna study, each trial training a new head on the
     cached features (see :func:`imgclf.pipelines.family.tune_variant`)."""
-    set_seeds(seed)  # the backbone the features came from
+    fit.set_seeds(seed)  # the backbone the features came from
     _, splits = _feature_splits(parameters, features, classes)
     return tune_variant(
         parameters,
@@ -312,9 +307,9 @@ def variant_network(parameters: Mapping[str, Any], *, num_classes: int) -> Trans
     """The variant's untrained network (model, feature extractor and head) for its
     ``image`` settings; with Keras' global seed set first, the same backbone weights
     every time."""
-    backbone, image = parse_backbone(parameters["backbone"]), parameters["image"]
+    backbone, image = backbones.parse_backbone(parameters["backbone"]), parameters["image"]
     return build_transfer_model(
-        build_backbone(backbone, image_size=size_tuple(image["size"])),
+        backbones.build_backbone(backbone, image_size=size_tuple(image["size"])),
         backbone_name=backbone.name,
         head=parameters["head"],
         output=parameters["output"],
@@ -337,7 +332,7 @@ def _feature_metadata(
 
 def _feature_splits(
     parameters: Mapping[str, Any], features: Mapping[str, np.ndarray], classes: list[str]
-) -> tuple[TransferModel, dict[str, ArraySplit]]:
+) -> tuple[TransferModel, dict[str, fit.ArraySplit]]:
     """The variant's network, and the cached train and val features it trains on, after
     checking that the cache was made by this network's backbone for these classes."""
     if not parse_augmentation(parameters["training"]["augmentation"]).is_identity:
@@ -358,7 +353,7 @@ def _feature_splits(
             "(kedro run --pipelines transfer)"
         )
     splits = {
-        split: ArraySplit(features[f"{split}_features"], features[f"{split}_labels"])
+        split: fit.ArraySplit(features[f"{split}_features"], features[f"{split}_labels"])
         for split in ("train", "val")
     }
     return network, splits
@@ -372,5 +367,5 @@ def _trained(
         "backbone_features": features,
         # the whole model's counts, not those of the head that trained on cached features
         "parameters": count_parameters(model),
-        "model_size_mb": round(weights_bytes(model) / BYTES_PER_MB, 3),
+        "model_size_mb": round(fit.weights_bytes(model) / BYTES_PER_MB, 3),
     }
