@@ -24,6 +24,7 @@ Targets: cold at most 0.75 × keras, warm at most 2 s.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import resource
@@ -154,7 +155,8 @@ def main() -> None:
 
     if arguments.fresh:
         shutil.rmtree(PROJECT / "data" / arguments.env / "01_raw", ignore_errors=True)
-    found = settings(arguments.env)
+    with contextlib.redirect_stdout(sys.stderr):  # Kedro's log; stdout is the JSON
+        found = settings(arguments.env)
     kedro_run = [KEDRO, "run", "--env", arguments.env, "--pipelines", "ingest,split"]
     keras_args = {key: found[key] for key in ("root", "image", "seed")}
     keras_script = [sys.executable, __file__, "--keras", json.dumps(keras_args)]

@@ -14,6 +14,7 @@ from pathlib import PurePosixPath
 from typing import Any
 
 import fsspec
+import numpy as np
 import pandas as pd
 from kedro.io import AbstractDataset, DatasetError
 from kedro.io.core import get_protocol_and_path
@@ -245,23 +246,30 @@ class ImageDirectoryDataset(AbstractDataset[None, pd.DataFrame]):
             "Set `boxes.path_column` and `boxes.columns` (x_min, y_min, x_max, y_max).",
         )
         counts = table[path_column].value_counts()
+        listed = set(counts.index)
+        keys = [
+            relative if relative in listed else path for relative, path in zip(relatives, paths)
+        ]
+        times = counts.reindex(keys, fill_value=0).to_numpy()
         rows = table.drop_duplicates(path_column, keep=False).set_index(path_column)
+        raw = rows[list(columns)].reindex(keys)
+        numbers = raw.apply(pd.to_numeric, errors="coerce")
+        not_numbers = numbers.isna().to_numpy() & (times == 1)[:, None]
         name = posixpath.basename(str(filepath))
-        values, problems = [], []
-        for relative, path in zip(relatives, paths):
-            key = relative if relative in counts else path
-            if key not in counts:
-                values.append([float("nan")] * 4)
-                problems.append(f"no row for this image in {name}")
-            elif counts[key] > 1:
-                values.append([float("nan")] * 4)
-                problems.append(f"listed {counts[key]} times in {name}; give each image one box")
+        problems: list[str | None] = [None] * len(keys)
+        for row in np.flatnonzero((times != 1) | not_numbers.any(axis=1)):
+            if times[row] == 0:
+                problems[row] = f"no row for this image in {name}"
+            elif times[row] > 1:
+                problems[row] = f"listed {times[row]} times in {name}; give each image one box"
             else:
-                raw = [rows.at[key, column] for column in columns]
-                numbers = pd.to_numeric(pd.Series(raw, dtype=object), errors="coerce")
-                values.append(numbers.tolist())
-                bad = [f"{c} {v!r}" for c, v, n in zip(columns, raw, numbers) if pd.isna(n)]
-                problems.append(f"{', '.join(bad)} in {name} is not a number" if bad else None)
+                bad = [
+                    f"{column} {raw.iat[row, number]!r}"
+                    for number, column in enumerate(columns)
+                    if not_numbers[row, number]
+                ]
+                problems[row] = f"{', '.join(bad)} in {name} is not a number"
+        values = numbers.to_numpy(dtype="float64")
         frame = pd.DataFrame(values, columns=BOX_COLUMNS, dtype="float64")
         frame["box_units"] = boxes["units"]
         frame["box_problem"] = pd.Series(problems, dtype="object")
