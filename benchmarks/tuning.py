@@ -1,14 +1,16 @@
-"""Benchmark: does Hyperband pruning save training without losing the best result?
+"""Benchmark: does the tuning pruner save training without losing the best result?
 
     .venv/bin/python benchmarks/tuning.py                 # prints one JSON object
+    .venv/bin/python benchmarks/tuning.py --seeds 42 1 2 3 4       # one pair of studies each
     .venv/bin/python benchmarks/tuning.py --trials 2 --epochs 1   # smoke test
+    .venv/bin/python benchmarks/tuning.py --replay result.json     # pruners on recorded curves
 
 On the base environment's split (the demo data, as ``kedro run`` reads it) it runs the
 ``scratch_cnn.tuned`` variant's Optuna study twice, through the project's own
 ``tune_model``, with the same trial budget, epochs per trial, sampler and seed:
 
 - ``unpruned``: pruner ``{name: none}`` (every trial trains every epoch), run first;
-- ``pruned``: the variant's configured pruner (default ``{name: hyperband}``).
+- ``pruned``: the variant's configured pruner (or ``--pruner '{"name": "median"}'``).
 
 Each study has its own fresh sqlite storage in a temporary folder; the pruned one keeps the
 configured study name (Hyperband's brackets depend on it), the unpruned one adds
@@ -20,8 +22,21 @@ Targets: ``epoch_ratio`` (pruned epochs / unpruned epochs) at most 0.5, and the 
 study's best value at most 1.0 accuracy point below the unpruned one's
 (``best_difference_points`` = (pruned best - unpruned best) x 100 >= -1.0).
 
+With several ``--seeds`` (default: the project's ``seed``) each seed is a study pair of its
+own (the sampler's draws and the networks' initial weights follow the seed) and the targets
+must hold for every one.
+
+``--replay FILE`` trains nothing: it reads the unpruned studies' recorded curves (the
+``per_epoch`` values of every trial) from an earlier result and replays them, trial by
+trial, through each of a list of candidate pruners (``CANDIDATES``), as the objective reports
+them; it prints, per candidate, the epochs it would train and the best value it would keep
+on every seed. Trials keep their recorded order and values (TPE's first 10 trials are random
+draws, so a pruned study draws the same ones), so it is a cheap way to choose a pruner,
+which a run with ``--pruner`` then confirms.
+
 Options: ``--env`` (default base), ``--trials`` (12), ``--epochs`` per trial (6),
-``--seed`` (default the project's ``seed``), ``--project`` (default this repository).
+``--seeds`` (default the project's ``seed``), ``--pruner`` (JSON; default the variant's),
+``--project`` (default this repository).
 
 Progress and logs go to stderr; only the JSON result goes to stdout.
 """
@@ -126,6 +141,21 @@ def run_one(
     }
 
 
+def compare(unpruned: dict[str, Any], pruned: dict[str, Any]) -> dict[str, Any]:
+    """The epoch ratio and the difference of the best values (points), against the targets."""
+    ratio = pruned["epochs_trained"] / unpruned["epochs_trained"]
+    if pruned["best_value"] is None or unpruned["best_value"] is None:
+        difference = None
+    else:
+        difference = round((pruned["best_value"] - unpruned["best_value"]) * 100, 2)
+    return {
+        "epoch_ratio": round(ratio, 3),
+        "best_difference_points": difference,
+        "epoch_ratio_met": ratio <= TARGETS["epoch_ratio_max"],
+        "best_within_met": difference is not None and difference >= -TARGETS["best_within_points"],
+    }
+
+
 def measure(arguments: argparse.Namespace) -> dict[str, Any]:
     from imgclf.pipelines.scratch_cnn.nodes import resolve_variant
     from imgclf.training.tuning import parse_tuning_config
@@ -136,44 +166,138 @@ def measure(arguments: argparse.Namespace) -> dict[str, Any]:
     parameters = resolve_variant(
         params["image"], family["defaults"], family[VARIANT], name=f"scratch_cnn.{VARIANT}"
     )
-    seed = params["seed"] if arguments.seed is None else arguments.seed
     tuning = parse_tuning_config(parameters["tuning"])
-    configured = dict(tuning.pruner)
-    options = {"trials": arguments.trials, "epochs": arguments.epochs, "seed": seed}
-    with tempfile.TemporaryDirectory(prefix="imgclf-tuning-benchmark-") as folder:
-        options["folder"] = folder
-        # Hyperband assigns trials to brackets by a hash of the study name and trial number:
-        # the pruned study keeps the configured name, so it prunes as `kedro run` would.
-        name = tuning.study_name or parameters["name"]
-        none = {"name": "none"}
-        unpruned = run_one("unpruned", f"{name}.unpruned", none, parameters, inputs, **options)
-        pruned = run_one("pruned", name, configured, parameters, inputs, **options)
-    ratio = pruned["epochs_trained"] / unpruned["epochs_trained"]
-    if pruned["best_value"] is None or unpruned["best_value"] is None:
-        difference = None
-    else:
-        difference = round((pruned["best_value"] - unpruned["best_value"]) * 100, 2)
+    pruner = dict(tuning.pruner) if arguments.pruner is None else json.loads(arguments.pruner)
+    # Hyperband assigns trials to brackets by a hash of the study name and trial number:
+    # the pruned study keeps the configured name, so it prunes as `kedro run` would.
+    name = tuning.study_name or parameters["name"]
+    seeds = arguments.seeds or [params["seed"]]
+    results = []
+    for seed in seeds:
+        options = {"trials": arguments.trials, "epochs": arguments.epochs, "seed": seed}
+        with tempfile.TemporaryDirectory(prefix="imgclf-tuning-benchmark-") as folder:
+            options["folder"] = folder
+            none = {"name": "none"}
+            unpruned = run_one("unpruned", f"{name}.unpruned", none, parameters, inputs, **options)
+            pruned = run_one("pruned", name, pruner, parameters, inputs, **options)
+        results.append(
+            {
+                "seed": seed,
+                "unpruned": unpruned,
+                "pruned": pruned,
+                "wall_ratio": round(pruned["wall_seconds"] / unpruned["wall_seconds"], 3),
+                **compare(unpruned, pruned),
+            }
+        )
+        progress(
+            f"seed {seed}: {results[-1]['epoch_ratio']} of the epochs, best "
+            f"{results[-1]['best_difference_points']} points"
+        )
     return {
         "env": arguments.env,
         "variant": parameters["name"],
         "trials": arguments.trials,
         "epochs_per_trial": arguments.epochs,
-        "seed": seed,
         "image": params["image"],
         "sampler": dict(tuning.sampler),
-        "pruner": configured,
+        "pruner": pruner,
         "train_images": len(inputs["train_index"]),
         "val_images": len(inputs["val_index"]),
         "classes": len(inputs["classes"]),
         "cpu_count": os.cpu_count(),
-        "unpruned": unpruned,
-        "pruned": pruned,
-        "epoch_ratio": round(ratio, 3),
-        "wall_ratio": round(pruned["wall_seconds"] / unpruned["wall_seconds"], 3),
-        "best_difference_points": difference,
         "targets": TARGETS,
-        "epoch_ratio_met": ratio <= TARGETS["epoch_ratio_max"],
-        "best_within_met": difference is not None and difference >= -TARGETS["best_within_points"],
+        "seeds": results,
+        "all_met": all(r["epoch_ratio_met"] and r["best_within_met"] for r in results),
+    }
+
+
+# Pruners the replay tries: Optuna's median and percentile pruners with fewer unpruned
+# trials and a warm-up, successive halving and Hyperband with a larger first rung.
+CANDIDATES = [
+    {"name": "hyperband"},
+    *(
+        {"name": "median", "n_startup_trials": startup, "n_warmup_steps": warmup}
+        for startup in (1, 2, 3, 5)
+        for warmup in (0, 1, 2, 3)
+    ),
+    *(
+        {
+            "name": "percentile",
+            "percentile": percentile,
+            "n_startup_trials": startup,
+            "n_warmup_steps": warmup,
+        }
+        for percentile in (25.0, 40.0)
+        for startup in (1, 2, 3)
+        for warmup in (1, 2, 3)
+    ),
+    *(
+        {"name": pruner, "min_resource": resource, "reduction_factor": factor}
+        for pruner in ("hyperband", "successive_halving")
+        for resource in (1, 2, 3)
+        for factor in (2, 3, 4)
+    ),
+]
+
+
+def replay_study(curves: list[list[float]], pruner: dict[str, Any], study_name: str) -> dict:
+    """``curves`` (one trial's validation values per epoch each, in trial order) reported to
+    ``pruner`` as the objective reports them: the epochs trained and the best value kept."""
+    import optuna
+
+    from imgclf.training.tuning import make_pruner
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    epochs = max(len(curve) for curve in curves)
+    study = optuna.create_study(
+        study_name=study_name, direction="maximize", pruner=make_pruner(pruner, epochs)
+    )
+    trained, best = 0, None
+    for curve in curves:
+        trial = study.ask()
+        for step, value in enumerate(curve, 1):
+            trial.report(value, step)
+            trained += 1
+            if step < len(curve) and trial.should_prune():
+                study.tell(trial, state=optuna.trial.TrialState.PRUNED)
+                break
+        else:
+            value = max(curve)  # a trial's value: the best over its epochs
+            study.tell(trial, value)
+            best = value if best is None else max(best, value)
+    return {"epochs_trained": trained, "best_value": best}
+
+
+def replay(result: dict[str, Any]) -> dict[str, Any]:
+    """Every candidate pruner on every seed's recorded unpruned curves."""
+    rows = []
+    for pruner in CANDIDATES:
+        seeds = []
+        for run in result["seeds"]:
+            unpruned = run["unpruned"]
+            curves = [trial["per_epoch"] for trial in unpruned["trials"] if trial["per_epoch"]]
+            replayed = replay_study(curves, pruner, run["pruned"]["study_name"])
+            seeds.append({"seed": run["seed"], **compare(unpruned, replayed)})
+        rows.append(
+            {
+                "pruner": pruner,
+                "all_met": all(s["epoch_ratio_met"] and s["best_within_met"] for s in seeds),
+                "mean_epoch_ratio": round(sum(s["epoch_ratio"] for s in seeds) / len(seeds), 3),
+                "worst_best_difference_points": min(s["best_difference_points"] for s in seeds),
+                "seeds": seeds,
+            }
+        )
+    rows.sort(
+        key=lambda row: (
+            not row["all_met"],
+            -row["worst_best_difference_points"],
+            row["mean_epoch_ratio"],
+        )
+    )
+    return {
+        "targets": TARGETS,
+        "seeds": [run["seed"] for run in result["seeds"]],
+        "candidates": rows,
     }
 
 
@@ -182,9 +306,18 @@ def main() -> None:
     parser.add_argument("--env", default="base", help="Kedro environment (default: base)")
     parser.add_argument("--trials", type=int, default=12, help="trials per study (default 12)")
     parser.add_argument("--epochs", type=int, default=6, help="epochs per trial (default 6)")
-    parser.add_argument("--seed", type=int, help="default: the project's `seed` parameter")
+    parser.add_argument(
+        "--seeds", type=int, nargs="+", help="default: the project's `seed` parameter"
+    )
+    parser.add_argument(
+        "--pruner", help='JSON, e.g. \'{"name": "median"}\' (default: the variant\'s)'
+    )
+    parser.add_argument("--replay", type=Path, help="an earlier result: replay pruners on it")
     parser.add_argument("--project", type=Path, default=PROJECT, help="project root")
     arguments = parser.parse_args()
+    if arguments.replay:
+        print(json.dumps(replay(json.loads(arguments.replay.read_text())), indent=2))
+        return
     if arguments.trials < 1 or arguments.epochs < 1:
         parser.error("--trials and --epochs must be at least 1")
     # Kedro's console log handler, Keras' progress bars: all to stderr; stdout is the JSON.

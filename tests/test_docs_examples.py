@@ -43,6 +43,9 @@ def project_parameters(example: str) -> dict:
         merge_strategy={"parameters": "soft"},
     )
     base = loader["parameters"]
+    # the examples build on base's backbone, ResNet50 (the test env's small MobileNet only
+    # speeds the suite up), without its ImageNet weights
+    base["backbone"] = {"name": "resnet50", "weights": None}
     return OmegaConf.to_container(OmegaConf.unsafe_merge(base, OmegaConf.create(example)))
 
 

@@ -56,8 +56,8 @@ def test_variants_are_built_as_their_yaml_says(experiments):
     def model(name):
         return keras.models.load_model(models / name / "model.keras")
 
-    assert model("scratch_cnn/colour_rgb").input_shape == (None, 96, 96, 3)
-    assert model("scratch_cnn/colour_grayscale").input_shape == (None, 96, 96, 1)
+    assert model("scratch_cnn/colour_rgb").input_shape == (None, 32, 32, 3)
+    assert model("scratch_cnn/colour_grayscale").input_shape == (None, 32, 32, 1)
     assert read_json(models / "scratch_cnn/colour_rgb/config.json")["image"]["color_mode"] == "rgb"
     two_conv = model("scratch_cnn/two_conv")
     assert {"block1_conv1", "block1_conv2", "block3_conv2"} <= {
@@ -77,7 +77,7 @@ def test_variants_are_built_as_their_yaml_says(experiments):
 
     # both MobileNetV2 variants train on one feature cache; the tuned one on its best pooling
     (cache,) = (data / "04_feature" / "transfer").glob("*.npz")
-    assert cache.name.startswith("mobilenet_v2_96px_auto_")  # image.color_mode: auto
+    assert cache.name.startswith("mobilenet_v2_32px_auto_")  # image.color_mode: auto
     for name in ("mobilenet", "pooling"):
         history = read_json(data / f"07_model_output/transfer/{name}/history.json")
         assert history["backbone_features"] == "cached"

@@ -49,6 +49,8 @@ RESERVED = {
     "finetune": ("defaults",),
 }
 IMAGES, FEATURES = "images", "features"
+# The backbone block's own keys; any other key is an argument of the model's constructor.
+BACKBONE_KEYS = ("name", "weights", "cut_at")
 # Search-space targets under these change what the frozen backbone computes.
 BACKBONE_INPUTS = ("backbone", "image", "training.augmentation")
 _NAME = re.compile(r"[A-Za-z][A-Za-z0-9_]*")
@@ -158,6 +160,23 @@ def merge_parameters(defaults: Mapping[str, Any], overrides: Mapping[str, Any]) 
     return merged
 
 
+def variant_backbone(
+    shared: Mapping[str, Any] | None, own: Mapping[str, Any] | None
+) -> dict[str, Any]:
+    """A transfer variant's backbone block: its own keys over the project's ``backbone``.
+    A variant that names another model keeps the shared ``weights`` and ``cut_at`` but not
+    the shared model's constructor arguments (MobileNet's ``alpha`` means nothing to VGG16)."""
+    shared, own = dict(shared or {}), dict(own or {})
+    if "name" in own and model_key(own["name"]) != model_key(shared.get("name", "")):
+        shared = {key: value for key, value in shared.items() if key in BACKBONE_KEYS}
+    return {**shared, **own}
+
+
+def model_key(name: Any) -> str:
+    """A model's name as matched: ``mobilenet_v2`` and ``MobileNetV2`` are one model."""
+    return str(name).lower().replace("_", "").replace("-", "")
+
+
 def feature_cache_name(backbone: Mapping[str, Any], image: Mapping[str, Any]) -> str:
     """A readable, unique name for the features of one backbone configuration:
     ``resnet50_64px_auto_1a2b3c4d`` (the digest covers name, weights, cut and image)."""
@@ -226,7 +245,7 @@ def _describe(
     family, declared = variant.family, variant.declared
     if family == "transfer":
         image = merge_parameters(parameters.get("image") or {}, merged.get("image") or {})
-        backbone = merge_parameters(parameters.get("backbone") or {}, merged.get("backbone") or {})
+        backbone = variant_backbone(parameters.get("backbone"), merged.get("backbone"))
         if _on_features(merged, tuning):
             return dataclasses.replace(
                 variant, trains_on=FEATURES, features=feature_cache_name(backbone, image)

@@ -10,6 +10,8 @@ The block, with its defaults::
                           #   a layer name, e.g. conv4_block6_out
                           #   {activation: N}: the N-th activation layer, counted from 1
                           #   {drop_last: N}: without its last N layers
+      alpha: 0.35         # any other key: an argument of the model's constructor, e.g.
+                          # MobileNet's and MobileNetV2's width multiplier alpha
 
 A name is matched ignoring case, ``_`` and ``-``, so ``resnet50``, ``mobilenet_v2``,
 ``vgg16`` and ``efficientnet_b0`` name ``ResNet50``, ``MobileNetV2``, ``VGG16`` and
@@ -44,6 +46,7 @@ import dataclasses
 import difflib
 import functools
 import importlib
+import inspect
 import os
 import re
 import socket
@@ -55,8 +58,19 @@ import keras
 
 from imgclf.config import block_items
 from imgclf.models import checks
+from imgclf.variants import BACKBONE_KEYS, model_key
 
-BACKBONE_KEYS = ("name", "weights", "cut_at")
+# constructor arguments the backbone block cannot set: the project sets or needs them so
+RESERVED_ARGUMENTS = (
+    "include_top",
+    "weights",
+    "input_tensor",
+    "input_shape",
+    "pooling",
+    "classes",
+    "classifier_activation",
+    "name",
+)
 CUT_KEYS = ("activation", "drop_last")
 ACTIVATION_LAYERS = (
     keras.layers.Activation,
@@ -80,15 +94,11 @@ class BackboneSpec:
     preprocess_input: Callable[[Any], Any]
 
 
-def _key(name: str) -> str:
-    return name.lower().replace("_", "").replace("-", "")
-
-
 @functools.cache
 def _applications() -> dict[str, str]:
     """``keras.applications``' model constructors, by their matching key."""
     return {
-        _key(name): name
+        model_key(name): name
         for name in dir(keras.applications)
         if name[:1].isupper() and callable(getattr(keras.applications, name))
     }
@@ -106,15 +116,15 @@ def backbone_spec(name: str) -> BackboneSpec:
         ValueError: for a name Keras does not have (the message lists the close matches).
     """
     applications = _applications()
-    if not isinstance(name, str) or _key(name) not in applications:
-        close = difflib.get_close_matches(_key(str(name)), applications, n=4, cutoff=0.6)
+    if not isinstance(name, str) or model_key(name) not in applications:
+        close = difflib.get_close_matches(model_key(str(name)), applications, n=4, cutoff=0.6)
         suggestion = (
             f"did you mean {', '.join(applications[key] for key in close)}?"
             if close
             else f"the models are: {', '.join(backbone_names())}"
         )
         raise ValueError(f"backbone.name={name!r} is not a keras.applications model; {suggestion}")
-    canonical = applications[_key(name)]
+    canonical = applications[model_key(name)]
     constructor = getattr(keras.applications, canonical)
     module = importlib.import_module(constructor.__module__)
     return BackboneSpec(canonical, constructor, module.preprocess_input)
@@ -122,15 +132,17 @@ def backbone_spec(name: str) -> BackboneSpec:
 
 @dataclasses.dataclass(frozen=True)
 class BackboneConfig:
-    """A validated ``backbone`` block: ``weights`` is ``"imagenet"``, None or a path."""
+    """A validated ``backbone`` block: ``weights`` is ``"imagenet"``, None or a path;
+    ``arguments`` the constructor's other arguments (``{"alpha": 0.35}``)."""
 
     name: str = "resnet50"
     weights: str | None = "imagenet"
     cut_at: str | dict[str, int] | None = None
+    arguments: Mapping[str, Any] = dataclasses.field(default_factory=dict)
 
     def to_parameters(self) -> dict[str, Any]:
-        """The block as plain parameters."""
-        return dataclasses.asdict(self)
+        """The block as plain parameters (the arguments beside the other keys)."""
+        return {"name": self.name, "weights": self.weights, "cut_at": self.cut_at, **self.arguments}
 
 
 class BackboneWeightsUnavailable(RuntimeError):
@@ -148,9 +160,12 @@ def parse_backbone(backbone: Mapping[str, Any] | BackboneConfig | None) -> Backb
     if isinstance(backbone, BackboneConfig):
         return backbone
     backbone = {} if backbone is None else backbone
-    backbone = block_items(backbone, BACKBONE_KEYS, "backbone")
+    if not isinstance(backbone, Mapping):
+        raise ValueError(f"backbone must be a mapping; got {backbone!r}")
     name = backbone.get("name", BackboneConfig.name)
-    backbone_spec(name)
+    spec = backbone_spec(name)
+    backbone = block_items(backbone, (*BACKBONE_KEYS, *constructor_arguments(spec)), "backbone")
+    arguments = {key: value for key, value in backbone.items() if key not in BACKBONE_KEYS}
     weights = backbone.get("weights", BackboneConfig.weights)
     if weights is None or (isinstance(weights, str) and weights.lower() in ("none", "null")):
         weights = None
@@ -167,7 +182,18 @@ def parse_backbone(backbone: Mapping[str, Any] | BackboneConfig | None) -> Backb
                 f"(resolved to {Path(weights).resolve()}); set it to imagenet, none or an "
                 "existing file"
             )
-    return BackboneConfig(name=name, weights=weights, cut_at=_parse_cut(backbone.get("cut_at")))
+    cut_at = _parse_cut(backbone.get("cut_at"))
+    return BackboneConfig(name=name, weights=weights, cut_at=cut_at, arguments=arguments)
+
+
+def constructor_arguments(spec: BackboneSpec) -> list[str]:
+    """The arguments of the backbone's constructor that its block may set (not those in
+    :data:`RESERVED_ARGUMENTS`): e.g. ``alpha`` for MobileNet and MobileNetV2."""
+    return [
+        argument
+        for argument in inspect.signature(spec.constructor).parameters
+        if argument not in RESERVED_ARGUMENTS
+    ]
 
 
 def _parse_cut(cut_at: Any) -> str | dict[str, int] | None:
@@ -240,6 +266,7 @@ def build_backbone(
                 include_top=False,
                 weights="imagenet" if config.weights == "imagenet" else None,
                 input_shape=input_shape,
+                **config.arguments,
             )
     except Exception as error:
         if config.weights == "imagenet" and "URL fetch failure" in str(error):

@@ -55,7 +55,6 @@ from imgclf.training.storage import check_storage_url
 optuna = lazy_module("optuna")
 
 SAMPLERS = ("tpe", "random", "grid")
-PRUNERS = ("hyperband", "median", "none")
 DIRECTIONS = ("maximize", "minimize")
 
 
@@ -67,6 +66,8 @@ _SAMPLER_CLASSES: dict[str, type] = {
 _PRUNER_CLASSES: dict[str, type] = {
     "hyperband": optuna.pruners.HyperbandPruner,
     "median": optuna.pruners.MedianPruner,
+    "percentile": optuna.pruners.PercentilePruner,
+    "successive_halving": optuna.pruners.SuccessiveHalvingPruner,
     "none": optuna.pruners.NopPruner,
 }
 # Constructor arguments this module sets itself, so they are not options in parameters.

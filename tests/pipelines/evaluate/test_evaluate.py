@@ -46,7 +46,8 @@ def test_every_variant_and_the_baseline_are_on_the_leaderboard(finished_project)
     assert sorted(leaderboard["model"]) == sorted([*NETWORKS, BASELINE])
     assert leaderboard["test_accuracy"].is_monotonic_decreasing
     assert set(leaderboard["family"]) == {"scratch_cnn", "transfer", "finetune", "baseline"}
-    assert leaderboard.loc[leaderboard["family"] == "transfer", "backbone"].eq("resnet50").all()
+    backbone = project_parameters.load("test", PROJECT)["backbone"]["name"]
+    assert leaderboard.loc[leaderboard["family"] == "transfer", "backbone"].eq(backbone).all()
     summary = (finished_project / "08_reporting" / "leaderboard_summary.md").read_text()
     assert f"**Best overall: {leaderboard['model'].iloc[0]}**" in summary
     markdown = (finished_project / "08_reporting" / "leaderboard.md").read_text()

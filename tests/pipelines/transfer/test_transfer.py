@@ -11,6 +11,7 @@ from matplotlib.figure import Figure
 
 from conftest import (
     KEDRO,
+    PROJECT,
     TINY_TRANSFER,
     declared_pipeline,
     kedro,
@@ -20,6 +21,7 @@ from conftest import (
     transfer_parameters,
     write_two_class_split,
 )
+from imgclf import project_parameters
 from imgclf.models.backbones import build_backbone
 from imgclf.pipelines import transfer
 from imgclf.pipelines.transfer.nodes import resolve_variant, train_on_features
@@ -218,8 +220,10 @@ def test_unknown_variant_keys_are_refused():
 def test_a_weights_file_written_here_loads_through_backbone_weights(project):
     kedro(project, "run", "--env", "test", "--pipelines", "ingest,split")
     keras.utils.set_random_seed(123)  # not the pipeline's seed: other weights than its own
-    written = build_backbone({"name": "resnet50", "weights": None}, image_size=(96, 96))
-    path = project / "resnet50_notop.weights.h5"
+    test_env = project_parameters.load("test", PROJECT)
+    size = (test_env["image"]["size"],) * 2
+    written = build_backbone({**test_env["backbone"], "weights": None}, image_size=size)
+    path = project / "backbone_notop.weights.h5"
     written.save_weights(path)
     kedro(
         project,
@@ -262,7 +266,8 @@ def test_imagenet_weights_without_a_network_stop_the_run_before_training(project
     )
     output = " ".join((completed.stdout + completed.stderr).split())
     assert completed.returncode != 0
-    assert "backbone.weights is 'imagenet' but the ImageNet weights of resnet50" in output
+    backbone = project_parameters.load("test", PROJECT)["backbone"]["name"]
+    assert f"backbone.weights is 'imagenet' but the ImageNet weights of {backbone}" in output
     assert "backbone.weights=none" in output
     assert "Epoch 1/" not in output  # nothing trained
     assert not list(project.glob("data/test/06_models/transfer/*/model.keras"))

@@ -39,6 +39,7 @@ from imgclf.pipelines.family import (
     with_image_settings,
     without_optimizer,
 )
+from imgclf.variants import variant_backbone
 
 backbones = lazy_module("imgclf.models.backbones")
 fit = lazy_module("imgclf.training.fit")
@@ -97,8 +98,8 @@ def resolve_variant(
         ValueError: for unknown keys or an invalid block (the message names it).
     """
     resolved = resolve_common(image, defaults, variant, name=name, arm=arm, valid_keys=VARIANT_KEYS)
-    own_backbone = resolved.get("backbone") or {}
-    resolved["backbone"] = backbones.parse_backbone({**backbone, **own_backbone}).to_parameters()
+    merged = variant_backbone(backbone, resolved.get("backbone"))
+    resolved["backbone"] = backbones.parse_backbone(merged).to_parameters()
     parse_head(resolved.get("head"), f"{name} head")
     output = parse_output(resolved.get("output", "softmax"), name)
     check_box_variant(output, resolved)
