@@ -42,12 +42,14 @@ import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-FAMILIES = ("scratch_cnn", "transfer", "finetune")
+FAMILIES = ("scratch_cnn", "transfer", "finetune", "baseline")
 RESERVED = {
     "scratch_cnn": ("defaults",),
     "transfer": ("defaults", "features"),
     "finetune": ("defaults",),
+    "baseline": ("defaults",),
 }
+NETWORK_FAMILIES = ("scratch_cnn", "transfer", "finetune")
 IMAGES, FEATURES = "images", "features"
 # The backbone block's own keys; any other key is an argument of the model's constructor.
 BACKBONE_KEYS = ("name", "weights", "cut_at")
@@ -61,7 +63,8 @@ class Variant:
     """One declared variant of a family, as the pipelines build it.
 
     Attributes:
-        family: ``scratch_cnn``, ``transfer`` or ``finetune``.
+        family: ``scratch_cnn``, ``transfer``, ``finetune`` or ``baseline`` (a
+            scikit-learn classifier, :mod:`imgclf.evaluation.baseline`).
         name: the variant's name in its family (``deep``; ``augmentation_rotation`` for
             the arm ``rotation`` of the variant ``augmentation``).
         tuned: whether an Optuna study over its ``tuning.search_space`` runs first.
@@ -87,6 +90,11 @@ class Variant:
     def namespace(self) -> str:
         """``<family>.<name>``: its Kedro namespace and the prefix of its datasets."""
         return f"{self.family}.{self.name}"
+
+    @property
+    def network(self) -> bool:
+        """Whether it is a Keras network (every family but ``baseline``)."""
+        return self.family in NETWORK_FAMILIES
 
     @property
     def sweep(self) -> str | None:

@@ -53,14 +53,15 @@ def model_facts(config: Mapping[str, Any], history: Mapping[str, Any]) -> dict[s
     name = str(config["name"])
     family, _, variant = name.partition(".")
     training = config.get("training") or {}
-    optimizer = (training.get("optimizer") or {}).get("name") or config.get("solver")
-    backbone = config.get("backbone") or {}
+    # a baseline's estimator and features stand where a network's optimizer and backbone do
+    optimizer = (training.get("optimizer") or {}).get("name") or config.get("estimator")
+    backbone, features = config.get("backbone") or {}, config.get("features") or {}
     parameters = history.get("parameters") or {}
     return {
         "model": name,
         "family": family,
         "variant": variant,
-        "backbone": backbone.get("name"),
+        "backbone": backbone.get("name") or features.get("name"),
         "weights": backbone_weights(backbone),
         "optimizer": optimizer,
         "augmentation": parse_augmentation(training.get("augmentation")).describe(),

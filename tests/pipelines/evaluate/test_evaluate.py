@@ -19,12 +19,11 @@ from PIL import Image
 from tests.conftest import PROJECT, copy_project, kedro
 
 from imgclf import project_parameters
-from imgclf.pipelines.evaluate.pipeline import BASELINE
 from imgclf.variants import declare_variants
 
-NETWORKS = [
-    variant.namespace for variant in declare_variants(project_parameters.load("test", PROJECT))
-]
+DECLARED = declare_variants(project_parameters.load("test", PROJECT))
+NETWORKS = [variant.namespace for variant in DECLARED if variant.network]
+BASELINE = "baseline.logistic_regression"  # the test env's only baseline
 PLOTS = {"confusion_matrix", "confusion_matrix_normalised", "misclassified", "least_confident"}
 NETWORK_PLOTS = {"training_curves", "grad_cam", "activations_first_conv", "activations_last_conv"}
 # S0's CNN1 max-pools its last convolution; the others flatten it or pool only earlier maps

@@ -12,11 +12,7 @@ import pandas as pd
 from PIL import Image
 
 from imgclf.datasets.image_directory import BOX_COLUMNS
-from imgclf.evaluation.baseline import (
-    parse_baseline,
-    predict_pixel_classifier,
-    train_pixel_classifier,
-)
+from imgclf.evaluation.baseline import parse_baseline, predict_classifier, train_classifier
 from imgclf.evaluation.boxes import PREDICTED_BOX_COLUMNS, box_scores, mean_box
 from imgclf.evaluation.comparisons import comparison_lines, comparison_table, flat_settings
 from imgclf.evaluation.config import EvaluationConfig
@@ -44,6 +40,7 @@ from imgclf.reporting.plots import figure_image, training_curves
 from imgclf.reporting.report import model_section, report_page
 from imgclf.reporting.tables import markdown_table
 from imgclf.training.summary import check_summary
+from imgclf.variants import variant_blocks
 
 explain = lazy_module("imgclf.evaluation.explain")
 keras = lazy_module("keras")
@@ -84,11 +81,18 @@ def predict_splits(
 
 
 def resolve_baseline(
-    image: dict[str, Any], parameters: dict[str, Any], *, name: str
+    image: dict[str, Any],
+    defaults: dict[str, Any] | None,
+    own: dict[str, Any] | None,
+    *,
+    name: str,
+    arm: str | None = None,
 ) -> dict[str, Any]:
-    """The baseline's parameters, validated, with defaults, its ``name`` and the project's
+    """The baseline's parameters: ``baseline.defaults`` with its own block (and its sweep
+    arm's overrides) merged in, validated, with defaults, its ``name`` and the project's
     ``image`` settings (its colour mode)."""
-    return {"name": name, "image": dict(image), **parse_baseline(parameters)}
+    merged = variant_blocks(defaults, own, arm, name=name)
+    return {**parse_baseline(merged), "name": name, "image": dict(image)}
 
 
 def train_baseline(
@@ -99,9 +103,9 @@ def train_baseline(
     classes: list[str],
     seed: int,
 ) -> tuple[Any, dict[str, Any]]:
-    """Fit the pixel baseline on the training images; its summary has the keys of a
-    training history that the leaderboard reads."""
-    return train_pixel_classifier(
+    """Fit the baseline on the training images; its summary has the keys of a training
+    history that the leaderboard reads."""
+    return train_classifier(
         train_index,
         val_index,
         classes,
@@ -124,7 +128,7 @@ def predict_baseline_splits(
     return tuple(  # type: ignore[return-value]
         prediction_table(
             index,
-            predict_pixel_classifier(
+            predict_classifier(
                 model,
                 index,
                 parameters=parameters,

@@ -1,8 +1,8 @@
 """The ``evaluate`` pipeline: every declared variant's model scored on the test set,
 compared with a pixel baseline and with each other, and explained.
 
-For each variant ``<family>.<variant>`` the active environment declares (and the baseline
-``baseline.logistic_regression``) it writes ``<family>.<variant>.val_predictions`` and
+For each variant ``<family>.<variant>`` the active environment declares (the baselines,
+scikit-learn classifiers such as ``baseline.logistic_regression``, included) it writes ``<family>.<variant>.val_predictions`` and
 ``.test_predictions`` (one row per image), ``.metrics`` (test accuracy and loss,
 precision, recall and F1 per class, macro and weighted, top-k accuracy, confusion
 matrix, least confident predictions), ``.evaluation_plots`` (confusion matrices,
@@ -13,8 +13,9 @@ go on. Each sweep gets ``<family>.<variant>.sweep_comparison`` (one row per arm)
 ``.sweep_plot``. Then ``leaderboard`` (CSV), ``leaderboard_markdown``,
 ``leaderboard_plot``, ``leaderboard_summary`` and the self-contained HTML ``report``.
 
-Parameters: ``params:evaluate``, ``params:baseline.logistic_regression``, and the
-project-wide ``params:image`` (the baseline's, ``color_mode: auto`` decided by
+Parameters: ``params:evaluate``, each baseline's ``params:baseline.defaults`` and
+``params:baseline.<name>``, and the project-wide ``params:image`` (the baselines',
+``color_mode: auto`` decided by
 ``train_index``; a variant's images are read at the settings in its ``.config``) and
 ``params:seed``.
 """
@@ -27,7 +28,7 @@ from typing import Any
 from kedro.pipeline import Node, Pipeline, node
 
 from imgclf.evaluation.config import parse_evaluation
-from imgclf.pipelines.family import IMAGE_INPUTS, bind, with_image_settings
+from imgclf.pipelines.family import IMAGE_INPUTS, bind, own_parameters, with_image_settings
 from imgclf.variants import Variant
 
 from .nodes import (
@@ -50,25 +51,23 @@ from .nodes import (
     write_report,
 )
 
-BASELINE = "baseline.logistic_regression"
 SPLIT = {"val_index": "val_index", "test_index": "test_index", "classes": "classes"}
 
 
 def create_pipeline(variants: Sequence[Variant] = (), **kwargs: Any) -> Pipeline:
-    """Create the pipeline: the baseline, the evaluation of every variant of ``variants``,
-    a comparison per sweep, the leaderboard and the report."""
-    models = [variant.namespace for variant in variants]
-    evaluated = [*models, BASELINE]
+    """Create the pipeline: the baselines' training, the evaluation of every variant of
+    ``variants`` (networks and baselines), a comparison per sweep, the leaderboard and the
+    report."""
+    evaluated = [variant.namespace for variant in variants]
     sweeps: dict[str, dict[str, str]] = {}
     for variant in variants:
         if variant.sweep is not None:
             sweeps.setdefault(variant.sweep, {})[variant.arm] = f"{variant.namespace}.metrics"
-    pipelines = [_baseline_pipeline()]
+    pipelines = [_baseline_pipeline(variant) for variant in variants if not variant.network]
     pipelines += [
-        _model_pipeline(variant.namespace, network=True, tuned=variant.tuned)
+        _model_pipeline(variant.namespace, network=variant.network, tuned=variant.tuned)
         for variant in variants
     ]
-    pipelines.append(_model_pipeline(BASELINE, network=False))
     pipelines += [
         Pipeline(
             [
@@ -156,13 +155,15 @@ def _settings_node() -> Node:
     return node(parse_evaluation, "params:evaluate", "settings", name="resolve_parameters")
 
 
-def _baseline_pipeline() -> Pipeline:
-    own = f"params:{BASELINE}"
+def _baseline_pipeline(variant: Variant) -> Pipeline:
+    """A baseline's own pipeline: its parameters resolved, the classifier fitted, its
+    predictions on the validation and test images."""
+    own = own_parameters(variant)
     return Pipeline(
         [
             node(
-                bind(with_image_settings(resolve_baseline), name=BASELINE),
-                [*IMAGE_INPUTS, own],
+                bind(with_image_settings(resolve_baseline), name=variant.namespace, arm=variant.arm),
+                [*IMAGE_INPUTS, *own],
                 "config",
                 name="resolve_parameters",
             ),
@@ -185,9 +186,9 @@ def _baseline_pipeline() -> Pipeline:
                 name="predict",
             ),
         ],
-        namespace=BASELINE,
+        namespace=variant.namespace,
         inputs={"train_index", *SPLIT.values()},
-        parameters={own, "params:image", "params:seed"},
+        parameters={*own, "params:image", "params:seed"},
     )
 
 
