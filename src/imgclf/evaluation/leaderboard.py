@@ -222,7 +222,7 @@ def summary(table: pd.DataFrame, *, tolerance: float, comparisons: Sequence[str]
         networks = ranked[ranked["family"] != "baseline"]
         beaten = int((networks["test_accuracy"] > floor["test_accuracy"]).sum())
         lines.append(
-            f"- The pixel baseline ({floor['model']}) scores {floor['test_accuracy']:.3f}: "
+            f"- The best baseline ({floor['model']}) scores {floor['test_accuracy']:.3f}: "
             f"{beaten} of {len(networks)} networks beat it."
         )
     lines += comparisons

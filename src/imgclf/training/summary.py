@@ -4,7 +4,7 @@
 Five producers write it: a scratch CNN (:func:`imgclf.pipelines.scratch_cnn.nodes.train_cnn`),
 a transfer head on cached features or on images
 (:mod:`imgclf.pipelines.transfer.nodes`), a fine-tuned model
-(:func:`imgclf.pipelines.finetune.nodes.finetune`) and the pixel baseline
+(:func:`imgclf.pipelines.finetune.nodes.finetune`) and the baselines
 (:func:`imgclf.evaluation.baseline.train_pixel_classifier`). Networks get the keys from
 :func:`imgclf.training.fit.train_model`; every producer writes at least
 :data:`REQUIRED_KEYS`.

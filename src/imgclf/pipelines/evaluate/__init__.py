@@ -1,5 +1,5 @@
 """The ``evaluate`` pipeline: test metrics, plots and explanations of every declared variant,
-a pixel baseline, the leaderboard and the report."""
+the scikit-learn baselines, the leaderboard and the report."""
 
 from .pipeline import create_pipeline
 

@@ -1,5 +1,5 @@
 """Nodes of the ``evaluate`` pipeline: predict, score, plot and explain each model; the
-pixel baseline; the leaderboard and the report."""
+scikit-learn baselines; the leaderboard and the report."""
 
 from __future__ import annotations
 

@@ -1,15 +1,15 @@
 """The ``evaluate`` pipeline: every declared variant's model scored on the test set,
-compared with a pixel baseline and with each other, and explained.
+compared with the scikit-learn baselines and with each other, and explained.
 
 For each variant ``<family>.<variant>`` the active environment declares (the baselines,
-scikit-learn classifiers such as ``baseline.logistic_regression``, included) it writes ``<family>.<variant>.val_predictions`` and
+such as ``baseline.logistic_regression``, included) it writes ``.val_predictions`` and
 ``.test_predictions`` (one row per image), ``.metrics`` (test accuracy and loss,
-precision, recall and F1 per class, macro and weighted, top-k accuracy, confusion
-matrix, least confident predictions), ``.evaluation_plots`` (confusion matrices,
-training curves, galleries of misclassified and least confident images) and, for
-networks, ``.explanations`` (Grad-CAM overlays, first and last convolution activation
-maps). A declared variant whose model is missing is scored as "not trained" and the others
-go on. Each sweep gets ``<family>.<variant>.sweep_comparison`` (one row per arm) and
+precision, recall and F1 per class, macro and weighted, top-k accuracy, confusion matrix,
+least confident predictions), ``.evaluation_plots`` (confusion matrices, training curves,
+galleries of misclassified and least confident images) and, for networks,
+``.explanations`` (Grad-CAM overlays, first and last convolution activation maps). A
+declared variant whose model is missing is scored as "not trained" and the others go on.
+Each sweep gets ``<family>.<variant>.sweep_comparison`` (one row per arm) and
 ``.sweep_plot``. Then ``leaderboard`` (CSV), ``leaderboard_markdown``,
 ``leaderboard_plot``, ``leaderboard_summary`` and the self-contained HTML ``report``.
 
@@ -162,7 +162,9 @@ def _baseline_pipeline(variant: Variant) -> Pipeline:
     return Pipeline(
         [
             node(
-                bind(with_image_settings(resolve_baseline), name=variant.namespace, arm=variant.arm),
+                bind(
+                    with_image_settings(resolve_baseline), name=variant.namespace, arm=variant.arm
+                ),
                 [*IMAGE_INPUTS, *own],
                 "config",
                 name="resolve_parameters",

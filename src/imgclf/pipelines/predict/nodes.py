@@ -30,7 +30,7 @@ VALID_KEYS = ("model", "batch_size", "top_k")
 
 def choose_model(leaderboard: pd.DataFrame, predict: dict[str, Any]) -> str:
     """The name of the model to predict with: ``predict.model``, or with ``best`` the
-    leaderboard's best network (the pixel baseline is not a Keras model).
+    leaderboard's best network (a baseline is not a Keras model).
 
     Raises:
         ValueError: for bad ``predict`` parameters, or a leaderboard without networks.
