@@ -18,7 +18,7 @@ Everything is configured by a plain dict, e.g.::
       heartbeat_interval: 60     # RDB storages: trials of dead workers are failed after
       grace_period: 120          #   grace_period seconds without a heartbeat
       sampler: {name: tpe, n_startup_trials: 10}  # tpe | random | grid; other keys: kwargs
-      pruner: {name: hyperband}  # hyperband | median | none; other keys: kwargs
+      pruner: {name: hyperband}  # hyperband | median | percentile | successive_halving | none
       search_space:           # what to tune: see imgclf.training.search_space
         units: {type: int, low: 32, high: 512, step: 32, target: architecture.head.dense.0.units}
         learning_rate:
@@ -81,7 +81,8 @@ class TuningConfig:
     Attributes:
         search_space: the parameters to tune.
         sampler: ``{"name": tpe | random | grid, **sampler kwargs}``.
-        pruner: ``{"name": hyperband | median | none, **pruner kwargs}``.
+        pruner: ``{"name": hyperband | median | percentile | successive_halving | none,
+            **pruner kwargs}``.
         storage: storage URL, or None for an in-memory study.
         study_name: name of the study in the storage (needed with a storage).
         direction: maximize or minimize.
