@@ -84,7 +84,7 @@ def run_one(
     from imgclf.training.objective import tune_model
     from imgclf.training.trials import trials_table
 
-    image, classes = inputs["params"]["image"], inputs["classes"]
+    image, classes = parameters["image"], inputs["classes"]
     parameters = copy.deepcopy(parameters)
     parameters["tuning"].update(
         n_trials=trials,
@@ -157,14 +157,20 @@ def compare(unpruned: dict[str, Any], pruned: dict[str, Any]) -> dict[str, Any]:
 
 
 def measure(arguments: argparse.Namespace) -> dict[str, Any]:
+    from imgclf.pipelines.family import with_image_settings
     from imgclf.pipelines.scratch_cnn.nodes import resolve_variant
     from imgclf.training.tuning import parse_tuning_config
 
     inputs = load_split(arguments.project, arguments.env)
     params = inputs["params"]
     family = params["scratch_cnn"]
-    parameters = resolve_variant(
-        params["image"], family["defaults"], family[VARIANT], name=f"scratch_cnn.{VARIANT}"
+    # as the pipeline resolves it: `color_mode: auto` decided by the training images
+    parameters = with_image_settings(resolve_variant)(
+        params["image"],
+        inputs["train_index"],
+        family["defaults"],
+        family[VARIANT],
+        name=f"scratch_cnn.{VARIANT}",
     )
     tuning = parse_tuning_config(parameters["tuning"])
     pruner = dict(tuning.pruner) if arguments.pruner is None else json.loads(arguments.pruner)
@@ -198,7 +204,7 @@ def measure(arguments: argparse.Namespace) -> dict[str, Any]:
         "variant": parameters["name"],
         "trials": arguments.trials,
         "epochs_per_trial": arguments.epochs,
-        "image": params["image"],
+        "image": parameters["image"],
         "sampler": dict(tuning.sampler),
         "pruner": pruner,
         "train_images": len(inputs["train_index"]),
