@@ -6,6 +6,16 @@ Optuna: those load when a node that needs them first runs.
   ``import keras``; the import happens on the first ``keras.<name>``.
 - :func:`lazy_exports`: a package's names imported from their submodules on first access
   (``from imgclf.imaging import make_dataset`` imports only what it needs).
+
+Two rules keep it so (``tests/test_imports.py`` runs each such command and checks):
+
+- a module that subclasses a Keras or Optuna class when it is imported
+  (``imgclf.models.boxes``, ``imgclf.models.backbones``, ``imgclf.training.callbacks``,
+  ``.checkpoint``, ``.study``, ``.objective``, ``.fit``, ``imgclf.evaluation.explain``) is
+  itself reached through :func:`lazy_module`;
+- a node function's signature names no lazily imported type (``Any`` for a Keras model):
+  Kedro's parameter validation evaluates every node's annotations
+  (``typing.get_type_hints``) whenever a command reads the parameters.
 """
 
 from __future__ import annotations
