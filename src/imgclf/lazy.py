@@ -9,9 +9,10 @@ Optuna: those load when a node that needs them first runs.
 
 Two rules keep it so (``tests/test_imports.py`` runs each such command and checks):
 
-- a module that subclasses a Keras or Optuna class when it is imported
-  (``imgclf.models.boxes``, ``imgclf.models.backbones``, ``imgclf.training.callbacks``,
-  ``.checkpoint``, ``.study``, ``.objective``, ``.fit``, ``imgclf.evaluation.explain``) is
+- a module that uses Keras or Optuna when it is imported (subclasses or module-level
+  constants: ``imgclf.models.boxes``, ``imgclf.models.backbones``,
+  ``imgclf.training.callbacks``, ``.checkpoint``, ``.study``, ``.objective``,
+  ``imgclf.evaluation.explain``), or imports one that does (``imgclf.training.fit``), is
   itself reached through :func:`lazy_module`;
 - a node function's signature names no lazily imported type (``Any`` for a Keras model):
   Kedro's parameter validation evaluates every node's annotations
