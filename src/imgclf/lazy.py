@@ -11,7 +11,7 @@ Two rules keep it so (``tests/test_imports.py`` runs each such command and check
 
 - a module that uses Keras or Optuna when it is imported (subclasses or module-level
   constants: ``imgclf.models.boxes``, ``imgclf.models.backbones``,
-  ``imgclf.training.callbacks``, ``.checkpoint``, ``.study``, ``.objective``,
+  ``imgclf.training.callbacks``, ``.checkpoint``, ``.study``, ``.tuning``, ``.objective``,
   ``imgclf.evaluation.explain``), or imports one that does (``imgclf.training.fit``), is
   itself reached through :func:`lazy_module`;
 - a node function's signature names no lazily imported type (``Any`` for a Keras model):
