@@ -36,6 +36,7 @@ baseline is scored and listed the same way as the networks.
 from __future__ import annotations
 
 import difflib
+import functools
 import importlib
 import inspect
 import logging
@@ -77,9 +78,9 @@ def parse_baseline(parameters: Mapping[str, Any]) -> dict[str, Any]:
     if not isinstance(parameters, Mapping):
         raise ValueError(f"a baseline must be a mapping; got {parameters!r}")
     estimator = parameters.get("estimator", DEFAULT_ESTIMATOR)
-    accepted = estimator_arguments(estimator_class(estimator))
-    parameters = block_items(parameters, (*OWN_KEYS, *accepted), "baseline")
-    _check_arguments(estimator_class(estimator), estimator_settings(parameters))
+    cls = estimator_class(estimator)
+    parameters = block_items(parameters, (*OWN_KEYS, *estimator_arguments(cls)), "baseline")
+    _check_arguments(cls, estimator_settings(parameters))
     standardize = parameters.get("standardize", True)
     if not isinstance(standardize, bool):
         raise ValueError(f"baseline.standardize must be true or false; got {standardize!r}")
@@ -141,7 +142,10 @@ def estimator_class(name: str) -> type:
     return classifiers[name]
 
 
+@functools.cache
 def _classifiers() -> dict[str, type]:
+    """scikit-learn's classifiers by class name (listing them imports every sklearn module,
+    so once per process)."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         from sklearn.utils.discovery import all_estimators
