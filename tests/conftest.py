@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import logging
 import os
 import shutil
 import signal
@@ -365,6 +366,40 @@ def kill_once_a_backup_has_epochs(project: Path, command: list[str], epochs: int
     running.wait(timeout=60)
     assert killed_at is not None, f"training never got to epoch {epochs}"
     return killed_at
+
+
+class _LogText(logging.Handler):
+    """Keeps the text of every log record it sees."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.INFO)
+        self.lines: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.lines.append(f"{record.levelname} {record.name}: {record.getMessage()}")
+
+
+def kedro_run(project: Path, *arguments: str) -> str:
+    """``kedro run <arguments>`` in ``project``, through Kedro's own command line but in this
+    process: no new Python, Kedro, MLflow and TensorFlow start-up (about 10 s a run), for the
+    runs that set a test up or whose files and log it then checks. What is about the process
+    itself (exit codes, the last line a user sees, kills, imports) runs in a subprocess with
+    :func:`kedro`. Returns the run's log; a run that fails raises its error."""
+    from kedro.framework.cli.cli import KedroCLI
+
+    log = _LogText()
+    root = logging.getLogger()
+    previous = (Path.cwd(), root.level)
+    root.addHandler(log)
+    root.setLevel(min(root.level, logging.INFO))
+    os.chdir(project)
+    try:
+        KedroCLI(project_path=project).main(args=["run", *arguments], standalone_mode=False)
+    finally:
+        os.chdir(previous[0])
+        root.removeHandler(log)
+        root.setLevel(previous[1])
+    return "\n".join(log.lines)
 
 
 def kedro(

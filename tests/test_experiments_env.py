@@ -9,7 +9,7 @@ import json
 import keras
 import pandas as pd
 import pytest
-from tests.conftest import copy_project, environment_on_test_sizes, kedro
+from tests.conftest import copy_project, environment_on_test_sizes, kedro, kedro_run
 
 import imgclf.models.backbones  # noqa: F401 - registers the layer the saved transfer models use
 
@@ -32,7 +32,7 @@ BASELINE = "baseline.logistic_regression"
 def experiments(tmp_path_factory):
     project = copy_project(tmp_path_factory.mktemp("experiments") / "project")
     env = environment_on_test_sizes(project, "experiments")
-    kedro(project, "run", "--env", env, "--params", "backbone.weights=none")
+    kedro_run(project, "--env", env, "--params", "backbone.weights=none")
     return project, env, project / "data" / env
 
 
@@ -132,12 +132,8 @@ def test_an_unchanged_feature_cache_is_reused_by_the_next_run(experiments):
     project, env, data = experiments
     (cache,) = (data / "04_feature" / "transfer").glob("*.npz")
     node = f"transfer.features.extract_{cache.stem}"
-    again = kedro(
-        project, "run", "--env", env, "--nodes", node, "--params", "backbone.weights=none"
-    )
-    assert "unchanged since the last run: reusing them" in " ".join(
-        (again.stdout + again.stderr).split()
-    )
+    again = kedro_run(project, "--env", env, "--nodes", node, "--params", "backbone.weights=none")
+    assert "unchanged since the last run: reusing them" in again
 
 
 def test_a_declared_variant_not_trained_yet_is_listed_and_the_others_scored(experiments):
@@ -147,9 +143,9 @@ def test_a_declared_variant_not_trained_yet_is_listed_and_the_others_scored(expe
     steps = [f"{fresh}.resolve_parameters", f"{fresh}.predict", f"{fresh}.score"]
     steps += ["evaluate.resolve_parameters", "evaluate.build_leaderboard"]
     steps += ["evaluate.summarise_leaderboard"]
-    kedro(
+    kedro_run(
         project,
-        *("run", "--env", env, "--nodes", ",".join(steps)),
+        *("--env", env, "--nodes", ",".join(steps)),
         *("--params", "backbone.weights=none,scratch_cnn.fresh.training.epochs=1"),
     )
     leaderboard = pd.read_csv(data / "08_reporting" / "leaderboard.csv")

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import KEDRO, kedro, kedro_environment
+from conftest import KEDRO, kedro, kedro_environment, kedro_run
 from imgclf.datasets import KerasModelDataset
 
 STRESS_SEED = 14
@@ -74,7 +74,7 @@ class LoggedRun:
 def test_ten_kills_at_random_moments_then_a_finished_consistent_project(project, tmp_path):
     import optuna
 
-    kedro(project, "run", "--env", "test", "--pipelines", "ingest,split")
+    kedro_run(project, "--env", "test", "--pipelines", "ingest,split")
     data = project / "data" / "test"
     moments = random.Random(STRESS_SEED)
     kills: list[dict] = []
@@ -162,7 +162,7 @@ def small_filesystem(tmp_path):
 def test_a_full_disk_or_a_read_only_folder_ends_the_run_with_one_clear_message(
     project, small_filesystem
 ):
-    kedro(project, "run", "--env", "test", "--pipelines", "ingest,split")
+    kedro_run(project, "--env", "test", "--pipelines", "ingest,split")
     cases = {
         "no space left on the device": small_filesystem("full", size="400k"),
         "the file system is read-only": small_filesystem("read_only", size="1m", read_only=True),

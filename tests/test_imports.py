@@ -7,7 +7,7 @@ import sys
 
 import pytest
 
-from conftest import kedro_environment
+from conftest import kedro_environment, kedro_run
 
 HEAVY = ("tensorflow", "keras", "optuna")
 
@@ -54,6 +54,6 @@ def test_commands_that_need_no_model_never_import_tensorflow_keras_or_optuna(pro
 
 def test_the_probe_sees_what_a_training_run_imports(project):
     """The same probe does see TensorFlow where a node needs it: the check above can fail."""
-    imported_by(project, "run", "--env", "test", "--pipelines", "ingest,split")
+    kedro_run(project, "--env", "test", "--pipelines", "ingest,split")
     resolve = ("run", "--env", "test", "--nodes", "transfer.adam.resolve_parameters")
     assert set(imported_by(project, *resolve)) >= {"tensorflow", "keras"}

@@ -6,7 +6,7 @@ import shutil
 import pandas as pd
 import pytest
 
-from conftest import kedro
+from conftest import kedro, kedro_run
 
 SPLIT_FILES = [
     "05_model_input/classes.json",
@@ -18,7 +18,7 @@ SPLIT_FILES = [
 
 def test_test_env_ingest_and_split_are_reproducible(project):
     data = project / "data" / "test"
-    kedro(project, "run", "--env", "test", "--pipelines", "ingest,split")
+    kedro_run(project, "--env", "test", "--pipelines", "ingest,split")
     first = {name: (data / name).read_bytes() for name in SPLIT_FILES}
 
     classes = json.loads(first["05_model_input/classes.json"])
@@ -43,18 +43,18 @@ def test_test_env_ingest_and_split_are_reproducible(project):
     # the same seed from scratch (the scan and every output deleted) gives the same bytes
     for folder in ("02_intermediate", "03_primary", "05_model_input", "08_reporting"):
         shutil.rmtree(data / folder)
-    kedro(project, "run", "--env", "test", "--pipelines", "ingest,split")
+    kedro_run(project, "--env", "test", "--pipelines", "ingest,split")
     assert {name: (data / name).read_bytes() for name in SPLIT_FILES} == first
 
     # another seed gives another split
-    kedro(project, "run", "--env", "test", "--pipelines", "split", "--params", "seed=7")
+    kedro_run(project, "--env", "test", "--pipelines", "split", "--params", "seed=7")
     assert (data / "05_model_input/train_index.parquet").read_bytes() != first[
         "05_model_input/train_index.parquet"
     ]
 
 
 def test_digits_env_ingests_and_splits_real_digits(project):
-    kedro(project, "run", "--env", "digits", "--pipelines", "ingest,split")
+    kedro_run(project, "--env", "digits", "--pipelines", "ingest,split")
     data = project / "data" / "digits"
     index = pd.read_parquet(data / "03_primary/image_index.parquet")
     assert len(index) == 1797

@@ -9,7 +9,7 @@ from conftest import (
     KEDRO,
     TINY_TRANSFER,
     declared_pipeline,
-    kedro,
+    kedro_run,
     kill_once_a_backup_has_epochs,
     run_pipeline,
     transfer_inputs,
@@ -150,16 +150,9 @@ def test_fine_tuning_starts_from_its_transfer_model_and_a_tuned_variant_uses_its
 
 
 def test_a_killed_fine_tuning_run_resumes_at_its_last_finished_epoch(project):
-    kedro(project, "run", "--env", "test", "--pipelines", "ingest,split")
-    kedro(
-        project,
-        "run",
-        "--env",
-        "test",
-        "--pipelines",
-        "transfer",
-        "--namespaces",
-        "transfer.adam_aug",
+    kedro_run(project, "--env", "test", "--pipelines", "ingest,split")
+    kedro_run(
+        project, *("--env", "test", "--pipelines", "transfer"), "--namespaces", "transfer.adam_aug"
     )
     data = project / "data" / "test"
     command = [
@@ -173,8 +166,8 @@ def test_a_killed_fine_tuning_run_resumes_at_its_last_finished_epoch(project):
 
     assert not (data / f"07_model_output/finetune/{variant}/history.json").exists()
 
-    resumed = kedro(project, *command[1:])
-    assert "Resuming from" in " ".join((resumed.stdout + resumed.stderr).split())
+    resumed = kedro_run(project, *command[2:])
+    assert "Resuming from" in resumed
     history = json.loads((data / f"07_model_output/finetune/{variant}/history.json").read_text())
     assert history["resumed_at_epoch"] >= 2
     assert [row["epoch"] for row in history["epochs"]] == [1, 2, 3, 4]

@@ -14,8 +14,8 @@ from conftest import (
     PROJECT,
     TINY_TRANSFER,
     declared_pipeline,
-    kedro,
     kedro_environment,
+    kedro_run,
     run_pipeline,
     transfer_inputs,
     transfer_parameters,
@@ -218,16 +218,17 @@ def test_unknown_variant_keys_are_refused():
 
 
 def test_a_weights_file_written_here_loads_through_backbone_weights(project):
-    kedro(project, "run", "--env", "test", "--pipelines", "ingest,split")
+    kedro_run(project, "--env", "test", "--pipelines", "ingest,split")
     keras.utils.set_random_seed(123)  # not the pipeline's seed: other weights than its own
     test_env = project_parameters.load("test", PROJECT)
     size = (test_env["image"]["size"],) * 2
     written = build_backbone({**test_env["backbone"], "weights": None}, image_size=size)
     path = project / "backbone_notop.weights.h5"
     written.save_weights(path)
-    kedro(
+    kedro_run(
         project,
-        *("run", "--env", "test", "--pipelines", "transfer"),
+        *("--env", "test", "--pipelines", "transfer"),
+        *("--namespaces", "transfer.features,transfer.adam"),
         *("--params", f"backbone.weights={path}"),
     )
     saved = keras.models.load_model(project / "data/test/06_models/transfer/adam/model.keras")
@@ -238,7 +239,7 @@ def test_a_weights_file_written_here_loads_through_backbone_weights(project):
 
 
 def test_imagenet_weights_without_a_network_stop_the_run_before_training(project, tmp_path):
-    kedro(project, "run", "--env", "test", "--pipelines", "ingest,split")
+    kedro_run(project, "--env", "test", "--pipelines", "ingest,split")
     environment = {
         **kedro_environment(),
         "KERAS_HOME": str(tmp_path / "empty_keras_home"),

@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from PIL import Image
-from tests.conftest import copy_project, kedro
+from tests.conftest import copy_project, kedro_run
 from tests.test_docs_examples import example
 
 from imgclf.datasets.image_directory import BOX_COLUMNS
@@ -22,12 +22,12 @@ VARIANT = "transfer.s3_boxes"
 def finished(tmp_path_factory):
     root = copy_project(tmp_path_factory.mktemp("two_heads") / "project")
     (root / "conf" / "test" / "parameters_s3_boxes.yml").write_text(example("S3 boxes"))
-    run = ("run", "--env", "test", "--pipelines")
+    run = ("--env", "test", "--pipelines")
     weights = ("--params", "backbone.weights=none")
-    kedro(root, *run, "ingest,split", *weights)
-    kedro(root, *run, "transfer", "--namespaces", VARIANT, *weights)
-    kedro(root, *run, "evaluate", *weights)
-    kedro(root, *run, "predict", "--params", f"predict.model={VARIANT}")
+    kedro_run(root, *run, "ingest,split", *weights)
+    kedro_run(root, *run, "transfer", "--namespaces", VARIANT, *weights)
+    kedro_run(root, *run, "evaluate", *weights)
+    kedro_run(root, *run, "predict", "--params", f"predict.model={VARIANT}")
     return root / "data" / "test"
 
 
