@@ -178,13 +178,23 @@ def measure(arguments: argparse.Namespace) -> dict[str, Any]:
     # the pruned study keeps the configured name, so it prunes as `kedro run` would.
     name = tuning.study_name or parameters["name"]
     seeds = arguments.seeds or [params["seed"]]
+    recorded = recorded_unpruned(arguments.unpruned_from, arguments)
     results = []
     for seed in seeds:
         options = {"trials": arguments.trials, "epochs": arguments.epochs, "seed": seed}
         with tempfile.TemporaryDirectory(prefix="imgclf-tuning-benchmark-") as folder:
             options["folder"] = folder
-            none = {"name": "none"}
-            unpruned = run_one("unpruned", f"{name}.unpruned", none, parameters, inputs, **options)
+            unpruned = recorded.get(seed)
+            if unpruned is None:
+                none = {"name": "none"}
+                unpruned = run_one(
+                    "unpruned", f"{name}.unpruned", none, parameters, inputs, **options
+                )
+            if arguments.unpruned_only:
+                # the name the pruned study would have (the same experiment digest)
+                pruned_name = unpruned["study_name"].replace(".unpruned-", "-", 1)
+                results.append({"seed": seed, "unpruned": unpruned, "study_name": pruned_name})
+                continue
             pruned = run_one("pruned", name, pruner, parameters, inputs, **options)
         results.append(
             {
@@ -213,8 +223,25 @@ def measure(arguments: argparse.Namespace) -> dict[str, Any]:
         "cpu_count": os.cpu_count(),
         "targets": TARGETS,
         "seeds": results,
-        "all_met": all(r["epoch_ratio_met"] and r["best_within_met"] for r in results),
+        "all_met": None
+        if arguments.unpruned_only
+        else all(r["epoch_ratio_met"] and r["best_within_met"] for r in results),
     }
+
+
+def recorded_unpruned(files: list[Path], arguments: argparse.Namespace) -> dict[int, dict]:
+    """The unpruned studies of earlier results (``--unpruned-from``), by seed; each must have
+    been run with the same trials and epochs per trial."""
+    studies = {}
+    for file in files or []:
+        result = json.loads(file.read_text())
+        if (result["trials"], result["epochs_per_trial"]) != (arguments.trials, arguments.epochs):
+            raise SystemExit(
+                f"{file}: recorded with {result['trials']} trials x {result['epochs_per_trial']} "
+                f"epochs, not {arguments.trials} x {arguments.epochs}"
+            )
+        studies.update({run["seed"]: run["unpruned"] for run in result["seeds"]})
+    return studies
 
 
 # Pruners the replay tries: Optuna's median and percentile pruners with fewer unpruned
@@ -274,15 +301,16 @@ def replay_study(curves: list[list[float]], pruner: dict[str, Any], study_name: 
     return {"epochs_trained": trained, "best_value": best}
 
 
-def replay(result: dict[str, Any]) -> dict[str, Any]:
+def replay(runs: list[dict[str, Any]]) -> dict[str, Any]:
     """Every candidate pruner on every seed's recorded unpruned curves."""
     rows = []
     for pruner in CANDIDATES:
         seeds = []
-        for run in result["seeds"]:
+        for run in runs:
             unpruned = run["unpruned"]
             curves = [trial["per_epoch"] for trial in unpruned["trials"] if trial["per_epoch"]]
-            replayed = replay_study(curves, pruner, run["pruned"]["study_name"])
+            study_name = run["pruned"]["study_name"] if "pruned" in run else run["study_name"]
+            replayed = replay_study(curves, pruner, study_name)
             seeds.append({"seed": run["seed"], **compare(unpruned, replayed)})
         rows.append(
             {
@@ -302,7 +330,7 @@ def replay(result: dict[str, Any]) -> dict[str, Any]:
     )
     return {
         "targets": TARGETS,
-        "seeds": [run["seed"] for run in result["seeds"]],
+        "seeds": [run["seed"] for run in runs],
         "candidates": rows,
     }
 
@@ -318,11 +346,25 @@ def main() -> None:
     parser.add_argument(
         "--pruner", help='JSON, e.g. \'{"name": "median"}\' (default: the variant\'s)'
     )
-    parser.add_argument("--replay", type=Path, help="an earlier result: replay pruners on it")
+    parser.add_argument(
+        "--replay", type=Path, nargs="+", help="earlier results: replay pruners on their curves"
+    )
+    parser.add_argument(
+        "--unpruned-only",
+        action="store_true",
+        help="run only the unpruned studies (the curves --replay needs)",
+    )
+    parser.add_argument(
+        "--unpruned-from",
+        type=Path,
+        nargs="+",
+        help="earlier results: reuse their unpruned studies of the same seeds",
+    )
     parser.add_argument("--project", type=Path, default=PROJECT, help="project root")
     arguments = parser.parse_args()
     if arguments.replay:
-        print(json.dumps(replay(json.loads(arguments.replay.read_text())), indent=2))
+        runs = [run for file in arguments.replay for run in json.loads(file.read_text())["seeds"]]
+        print(json.dumps(replay(runs), indent=2))
         return
     if arguments.trials < 1 or arguments.epochs < 1:
         parser.error("--trials and --epochs must be at least 1")
