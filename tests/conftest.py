@@ -178,11 +178,11 @@ def two_class_split(tmp_path: Path) -> dict[str, Any]:
     return write_two_class_split(tmp_path / "two_classes")
 
 
-# --- tiny transfer learning: a 32 px MobileNetV2, random weights ---------------------------
+# --- tiny transfer learning: a 32 px MobileNet (alpha 0.25), random weights ---------------
 
 TINY_TRANSFER: dict[str, Any] = {
     "image": {"size": 32, "color_mode": "grayscale"},
-    "backbone": {"name": "mobilenet_v2", "weights": None, "cut_at": None},
+    "backbone": {"name": "mobilenet", "alpha": 0.25, "weights": None, "cut_at": None},
     "defaults": {
         "head": {"batch_norm": True, "dense": [{"units": 8, "dropout": 0.5}]},
         "output": "softmax",

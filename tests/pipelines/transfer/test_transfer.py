@@ -49,10 +49,10 @@ def test_every_variant_saves_the_whole_network_and_no_aug_variants_share_one_fea
     )
 
     (cache,) = {variant.features for variant in declare_variants(parameters) if variant.features}
-    assert cache.startswith("mobilenet_v2_32px_grayscale_")
+    assert cache.startswith("mobilenet_32px_grayscale_")
     features = outputs[f"transfer.features.{cache}"]
     for name, index in (("train", split["train"]), ("val", split["val"])):
-        assert features[f"{name}_features"].shape == (len(index), 1, 1, 1280)
+        assert features[f"{name}_features"].shape == (len(index), 1, 1, 256)
         assert features[f"{name}_paths"].tolist() == index["path"].tolist()
         assert features[f"{name}_labels"].tolist() == [
             split["classes"].index(label) for label in index["label"]
@@ -171,10 +171,10 @@ def test_a_variant_sets_its_own_backbone_and_tunes_its_head_or_its_cut(
         "features": {"batch_size": 16},
         "defaults": DEFAULTS,
         "adam": {},
-        "cut": {"backbone": {"cut_at": "block_3_expand_relu"}},
+        "cut": {"backbone": {"cut_at": "conv_pw_3_relu"}},
         "pooling": {"tuning": grid("pooling", "head.pooling", ["flatten", "global_max"])},
         "cut_search": {
-            "tuning": grid("cut", "backbone.cut_at", ["block_2_add", "block_6_expand_relu"])
+            "tuning": grid("cut", "backbone.cut_at", ["conv_pw_2_relu", "conv_pw_6_relu"])
         },
     }
     variants = {variant.name: variant for variant in declare_variants(parameters)}
@@ -194,7 +194,7 @@ def test_a_variant_sets_its_own_backbone_and_tunes_its_head_or_its_cut(
         f"transfer.features.{variants['cut'].features}",
     }
     cut = outputs["transfer.cut.model"].get_layer("backbone")
-    assert cut.layers[-1].name == "block_3_expand_relu"
+    assert cut.layers[-1].name == "conv_pw_3_relu"
     for name in ("pooling", "cut_search"):
         trials = outputs[f"transfer.{name}.trials"]
         assert trials["state"].tolist() == ["COMPLETE"] * 2
