@@ -76,6 +76,14 @@ def test_the_summary_compares_the_variants_that_differ_in_one_setting(finished_p
     )
 
 
+def test_the_tuned_variant_writes_its_trials_and_the_studys_plots(finished_project):
+    reporting = finished_project / "08_reporting" / "scratch_cnn" / "tuned"
+    for output in ("optimization_history.png", "param_importances.png", "training_curves.png"):
+        assert (reporting / output).stat().st_size > 0
+    trials = pd.read_csv(finished_project / "07_model_output/scratch_cnn/tuned/trials.csv")
+    assert len(trials) == 3  # the test environment's n_trials
+
+
 @pytest.mark.parametrize("name", ["transfer.sgd_aug", "scratch_cnn.tuned", BASELINE])
 def test_metrics_agree_with_the_saved_test_predictions(finished_project, name):
     family, variant = name.split(".")

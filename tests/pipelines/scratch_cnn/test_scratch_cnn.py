@@ -6,7 +6,6 @@ import subprocess
 import keras
 import numpy as np
 import optuna
-import pandas as pd
 import pytest
 from matplotlib.figure import Figure
 
@@ -162,7 +161,7 @@ def test_s0_models_have_the_seed_study_parameter_counts_at_128_px_rgb(project):
     kedro_run(
         project,
         *("--env", "test", "--pipelines", "ingest,split,scratch_cnn"),
-        *("--params", f"{s0},scratch_cnn.tuned.tuning.epochs=1"),
+        *("--namespaces", "scratch_cnn.shallow,scratch_cnn.deep", "--params", s0),
     )
     data = project / "data" / "test"
     assert load_model(data, "shallow").count_params() == 4_364_426
@@ -173,10 +172,6 @@ def test_s0_models_have_the_seed_study_parameter_counts_at_128_px_rgb(project):
         "trainable": 2_061_962 - 3_008,
         "non_trainable": 3_008,
     }
-    for output in ("optimization_history.png", "param_importances.png", "training_curves.png"):
-        assert (data / "08_reporting/scratch_cnn/tuned" / output).stat().st_size > 0
-    trials = pd.read_csv(data / "07_model_output/scratch_cnn/tuned/trials.csv")
-    assert len(trials) == 3
 
 
 def test_a_killed_run_resumes_at_its_last_finished_epoch(project):
