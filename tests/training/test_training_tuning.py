@@ -228,7 +228,7 @@ def test_parse_tuning_config_fills_defaults_and_infers_the_direction():
     config = parse_tuning_config({"search_space": X_SPACE})
 
     assert config.sampler == {"name": "tpe"}
-    assert config.pruner == {"name": "hyperband"}
+    assert config.pruner == {"name": "percentile"}
     assert (config.storage, config.study_name, config.direction) == (None, None, "maximize")
     assert (config.n_trials, config.executions_per_trial, config.monitor) == (20, 1, "val_accuracy")
     assert config.timeout is None and config.epochs is None
@@ -382,7 +382,12 @@ def test_make_sampler_pruner_and_storage_build_what_the_settings_name(tmp_path):
     tpe = make_sampler({"name": "tpe", "n_startup_trials": 4}, 1, X_SPACE)
     assert isinstance(tpe, optuna.samplers.TPESampler)
     assert isinstance(make_sampler("random", 1, X_SPACE), optuna.samplers.RandomSampler)
-    hyperband = make_pruner(None, 12)
+    percentile = make_pruner(None, 12)  # the default: the top quarter from epoch 2 on
+    assert isinstance(percentile, optuna.pruners.PercentilePruner)
+    assert (percentile._percentile, percentile._n_startup_trials) == (25.0, 2)
+    assert percentile._n_warmup_steps == 2
+    assert make_pruner({"name": "percentile", "percentile": 10.0}, 12)._percentile == 10.0
+    hyperband = make_pruner("hyperband", 12)
     assert isinstance(hyperband, optuna.pruners.HyperbandPruner)
     assert hyperband._max_resource == 12
     assert isinstance(make_pruner({"name": "median"}, 5), optuna.pruners.MedianPruner)

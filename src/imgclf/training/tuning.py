@@ -18,7 +18,7 @@ Everything is configured by a plain dict, e.g.::
       heartbeat_interval: 60     # RDB storages: trials of dead workers are failed after
       grace_period: 120          #   grace_period seconds without a heartbeat
       sampler: {name: tpe, n_startup_trials: 10}  # tpe | random | grid; other keys: kwargs
-      pruner: {name: hyperband}  # hyperband | median | percentile | successive_halving | none
+      pruner: {name: percentile} # percentile | median | hyperband | successive_halving | none
       search_space:           # what to tune: see imgclf.training.search_space
         units: {type: int, low: 32, high: 512, step: 32, target: architecture.head.dense.0.units}
         learning_rate:
@@ -63,6 +63,16 @@ _SAMPLER_CLASSES: dict[str, type] = {
     "random": optuna.samplers.RandomSampler,
     "grid": optuna.samplers.GridSampler,
 }
+# What a pruner's keys default to where Optuna gives none (percentile) or where we chose: the
+# percentile pruner by default, keeping the top quarter of trials from the second epoch on.
+# On the demo's studies (benchmarks/tuning.py --replay, five seeds of 12 trials x 6 epochs) it
+# trained 0.5-0.79 of the epochs and kept the best trial on every seed; pruning after the first
+# epoch (Optuna's median pruner, Hyperband from one epoch) lost up to 8.5 points on a seed whose
+# best trial was at chance after one epoch. docs/training.md says which pruner to pick when.
+PRUNER_DEFAULTS: dict[str, dict[str, Any]] = {
+    "percentile": {"percentile": 25.0, "n_startup_trials": 2, "n_warmup_steps": 2},
+    "hyperband": {"min_resource": 1, "reduction_factor": 3},
+}
 _PRUNER_CLASSES: dict[str, type] = {
     "hyperband": optuna.pruners.HyperbandPruner,
     "median": optuna.pruners.MedianPruner,
@@ -97,7 +107,7 @@ class TuningConfig:
 
     search_space: SearchSpace
     sampler: Mapping[str, Any] = dataclasses.field(default_factory=lambda: {"name": "tpe"})
-    pruner: Mapping[str, Any] = dataclasses.field(default_factory=lambda: {"name": "hyperband"})
+    pruner: Mapping[str, Any] = dataclasses.field(default_factory=lambda: {"name": "percentile"})
     storage: str | None = None
     study_name: str | None = None
     direction: str = "maximize"
@@ -126,7 +136,7 @@ def sampler_settings(config: Mapping[str, Any] | str | None) -> dict[str, Any]:
 
 
 def pruner_settings(config: Mapping[str, Any] | str | None) -> dict[str, Any]:
-    """Validate a ``pruner`` setting (a mapping, a bare name or None for hyperband).
+    """Validate a ``pruner`` setting (a mapping, a bare name or None for percentile).
 
     Returns:
         ``{"name": name, **options}``.
@@ -134,7 +144,7 @@ def pruner_settings(config: Mapping[str, Any] | str | None) -> dict[str, Any]:
     Raises:
         ValueError: for an unknown name or option (the message lists the valid ones).
     """
-    return _named_settings(config, "pruner", _PRUNER_CLASSES, "hyperband", ())
+    return _named_settings(config, "pruner", _PRUNER_CLASSES, "percentile", ())
 
 
 def make_sampler(
@@ -159,23 +169,18 @@ def make_sampler(
 def make_pruner(
     config: Mapping[str, Any] | str | None, max_resource: int
 ) -> optuna.pruners.BasePruner:
-    """Build the pruner named in ``config``.
+    """Build the pruner named in ``config`` (:data:`PRUNER_DEFAULTS` under its own keys).
 
-    Hyperband defaults to ``min_resource=1``, ``max_resource=max_resource`` (the
-    caller's maximum epochs) and ``reduction_factor=3``; keys of ``config`` override them.
+    Hyperband's ``max_resource`` defaults to ``max_resource``, the caller's maximum epochs.
     """
     if isinstance(max_resource, bool) or not isinstance(max_resource, int) or max_resource < 1:
         raise ValueError(f"max_resource must be a positive integer; got {max_resource!r}")
     settings = pruner_settings(config)
     name = settings.pop("name")
+    defaults = dict(PRUNER_DEFAULTS.get(name, {}))
     if name == "hyperband":
-        settings = {
-            "min_resource": 1,
-            "max_resource": max_resource,
-            "reduction_factor": 3,
-            **settings,
-        }
-    return _PRUNER_CLASSES[name](**settings)
+        defaults["max_resource"] = max_resource
+    return _PRUNER_CLASSES[name](**{**defaults, **settings})
 
 
 def parse_tuning_config(config: Mapping[str, Any] | TuningConfig) -> TuningConfig:
