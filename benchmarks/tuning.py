@@ -3,7 +3,9 @@
     .venv/bin/python benchmarks/tuning.py                 # prints one JSON object
     .venv/bin/python benchmarks/tuning.py --seeds 42 1 2 3 4       # one pair of studies each
     .venv/bin/python benchmarks/tuning.py --trials 2 --epochs 1   # smoke test
-    .venv/bin/python benchmarks/tuning.py --replay result.json     # pruners on recorded curves
+    .venv/bin/python benchmarks/tuning.py --seeds 1 2 --unpruned-only   # the curves alone
+    .venv/bin/python benchmarks/tuning.py --replay a.json b.json   # pruners on recorded curves
+    .venv/bin/python benchmarks/tuning.py --unpruned-from a.json --seeds 1 2  # pruned runs only
 
 On the base environment's split (the demo data, as ``kedro run`` reads it) it runs the
 ``scratch_cnn.tuned`` variant's Optuna study twice, through the project's own
@@ -26,8 +28,12 @@ With several ``--seeds`` (default: the project's ``seed``) each seed is a study 
 own (the sampler's draws and the networks' initial weights follow the seed) and the targets
 must hold for every one.
 
-``--replay FILE`` trains nothing: it reads the unpruned studies' recorded curves (the
-``per_epoch`` values of every trial) from an earlier result and replays them, trial by
+``--unpruned-only`` runs the unpruned studies alone (their curves are what ``--replay``
+needs); ``--unpruned-from FILE ...`` takes the unpruned studies of those seeds from earlier
+results (same trials and epochs) instead of training them again.
+
+``--replay FILE ...`` trains nothing: it reads the unpruned studies' recorded curves (the
+``per_epoch`` values of every trial) from earlier results and replays them, trial by
 trial, through each of a list of candidate pruners (``CANDIDATES``), as the objective reports
 them; it prints, per candidate, the epochs it would train and the best value it would keep
 on every seed. Trials keep their recorded order and values (TPE's first 10 trials are random
