@@ -126,6 +126,13 @@ def write_mixed_folder(root: Path) -> Path:
     return root
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Modules with slow tests first, so that the workers start on the long ones and the
+    short ones fill in at the end (the order xdist hands modules out; see pyproject.toml)."""
+    slow = {item.path for item in items if item.get_closest_marker("slow")}
+    items.sort(key=lambda item: item.path not in slow)
+
+
 @pytest.fixture
 def mixed_image_folder(tmp_path: Path) -> Path:
     return write_mixed_folder(tmp_path / "images")

@@ -13,6 +13,8 @@ from tests.conftest import copy_project, environment_on_test_sizes, kedro, kedro
 
 import imgclf.models.backbones  # noqa: F401 - registers the layer the saved transfer models use
 
+pytestmark = pytest.mark.slow  # every test here reads the outputs of one whole run
+
 DECLARED = [
     "scratch_cnn.two_conv",
     "scratch_cnn.colour_rgb",

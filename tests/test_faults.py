@@ -71,6 +71,7 @@ class LoggedRun:
         return "\n".join(self.lines)
 
 
+@pytest.mark.slow
 def test_ten_kills_at_random_moments_then_a_finished_consistent_project(project, tmp_path):
     import optuna
 
@@ -159,6 +160,7 @@ def small_filesystem(tmp_path):
         subprocess.run(["umount", "-l", str(folder)], check=False)
 
 
+@pytest.mark.slow
 def test_a_full_disk_or_a_read_only_folder_ends_the_run_with_one_clear_message(
     project, small_filesystem
 ):

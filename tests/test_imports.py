@@ -52,6 +52,7 @@ def test_commands_that_need_no_model_never_import_tensorflow_keras_or_optuna(pro
     assert imported_by(project, *arguments) == []
 
 
+@pytest.mark.slow
 def test_the_probe_sees_what_a_training_run_imports(project):
     """The same probe does see TensorFlow where a node needs it: the check above can fail."""
     kedro_run(project, "--env", "test", "--pipelines", "ingest,split")

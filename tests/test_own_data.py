@@ -10,6 +10,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pytest
 import yaml
 from PIL import Image
 
@@ -87,6 +88,7 @@ def image_files(root: Path) -> set[str]:
     }
 
 
+@pytest.mark.slow
 def test_a_messy_folder_goes_through_with_catalog_lines_alone(project, tmp_path):
     """The test environment's catalog with `raw_images` pointed at the folder, nothing else:
     labels from the top folders, the split chosen (no train/test folders: ratios), the

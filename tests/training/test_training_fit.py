@@ -428,6 +428,7 @@ def run_killable(tmp_path, *, kill_at=None):
     return in_a_process_of_its_own(script)
 
 
+@pytest.mark.slow
 def test_a_run_killed_and_resumed_equals_the_uninterrupted_run(tmp_path):
     """With deterministic: true, a run SIGKILLed after epoch 2 of 4 and run again ends with
     the same per-epoch metrics, learning rates and final weights as a run never killed."""

@@ -64,6 +64,7 @@ def test_trials_train_for_the_tuning_epochs_and_average_executions(two_class_spl
         assert trial.value == pytest.approx(sum(runs) / 2)
 
 
+@pytest.mark.slow
 def test_a_study_continues_with_a_bigger_budget_and_another_experiment_gets_its_own(
     two_class_split, tmp_path
 ):

@@ -21,6 +21,8 @@ from tests.conftest import PROJECT, copy_project, kedro_run
 from imgclf import project_parameters
 from imgclf.variants import declare_variants
 
+pytestmark = pytest.mark.slow  # every test here reads the finished project of one whole run
+
 DECLARED = declare_variants(project_parameters.load("test", PROJECT))
 NETWORKS = [variant.namespace for variant in DECLARED if variant.network]
 BASELINE = "baseline.logistic_regression"  # the test env's only baseline

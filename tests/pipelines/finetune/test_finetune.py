@@ -79,6 +79,7 @@ def test_what_the_transfer_model_fixes_cannot_be_set(defaults, variant, message)
         resolve_variant(defaults, variant, SOURCE, name="f.x")
 
 
+@pytest.mark.slow
 def test_fine_tuning_starts_from_its_transfer_model_and_a_tuned_variant_uses_its_best(tmp_path):
     split = write_two_class_split(tmp_path / "images", size=32)
     tuning = {
@@ -149,6 +150,7 @@ def test_fine_tuning_starts_from_its_transfer_model_and_a_tuned_variant_uses_its
 # --- the command line, on conf/test ---------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_a_killed_fine_tuning_run_resumes_at_its_last_finished_epoch(project):
     kedro_run(project, "--env", "test", "--pipelines", "ingest,split")
     kedro_run(

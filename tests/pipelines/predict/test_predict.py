@@ -56,6 +56,7 @@ def inputs(model, new_images, tmp_path, *, trained_classes=CLASSES, classes=CLAS
     }
 
 
+@pytest.mark.slow
 def test_predict_labels_a_folder_lists_the_broken_files_and_exports_the_model(
     model, folder_with_broken_files, tmp_path
 ):

@@ -75,6 +75,7 @@ def test_bad_variant_parameters_fail_before_training(variant, message):
     assert message in str(error.value)
 
 
+@pytest.mark.slow
 def test_every_variant_trains_and_the_tuned_one_uses_its_best_trial(two_class_split, tmp_path):
     tuned = {
         "tuning": {
@@ -154,6 +155,7 @@ def load_model(data, variant):
     return keras.models.load_model(data / f"06_models/scratch_cnn/{variant}/model.keras")
 
 
+@pytest.mark.slow
 def test_s0_models_have_the_seed_study_parameter_counts_at_128_px_rgb(project):
     # S0's deep CNN had valid padding, which needs >= 95 px
     valid = "scratch_cnn.deep.architecture.block_defaults.padding=valid"
@@ -175,6 +177,7 @@ def test_s0_models_have_the_seed_study_parameter_counts_at_128_px_rgb(project):
     }
 
 
+@pytest.mark.slow
 def test_a_killed_run_resumes_at_its_last_finished_epoch(project):
     kedro_run(project, "--env", "test", "--pipelines", "ingest,split")
     data = project / "data" / "test"
@@ -200,6 +203,7 @@ def test_a_killed_run_resumes_at_its_last_finished_epoch(project):
     assert list(checkpoints.iterdir()) == []
 
 
+@pytest.mark.slow
 def test_two_kedro_workers_share_one_study(project):
     """Two `kedro run` processes tune one study in a journal file: between them they run
     the study's n_trials, each trial once; then one run trains the tuned model."""

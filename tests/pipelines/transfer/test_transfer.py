@@ -39,6 +39,7 @@ def two_class_split_32(tmp_path):
     return write_two_class_split(tmp_path / "images", size=32)
 
 
+@pytest.mark.slow
 def test_every_variant_saves_the_whole_network_and_no_aug_variants_share_one_feature_cache(
     two_class_split_32, tmp_path
 ):
@@ -163,6 +164,7 @@ def grid(name, target, choices):
     }
 
 
+@pytest.mark.slow
 def test_a_variant_sets_its_own_backbone_and_tunes_its_head_or_its_cut(
     two_class_split_32, tmp_path
 ):
@@ -238,6 +240,7 @@ def test_a_weights_file_written_here_loads_through_backbone_weights(project):
         np.testing.assert_array_equal(actual, expected)
 
 
+@pytest.mark.slow
 def test_imagenet_weights_without_a_network_stop_the_run_before_training(project, tmp_path):
     kedro_run(project, "--env", "test", "--pipelines", "ingest,split")
     environment = {

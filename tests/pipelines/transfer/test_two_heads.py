@@ -15,6 +15,8 @@ from tests.test_docs_examples import example
 
 from imgclf.datasets.image_directory import BOX_COLUMNS
 
+pytestmark = pytest.mark.slow  # every test here reads the outputs of the same four runs
+
 VARIANT = "transfer.s3_boxes"
 
 
