@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import io
 import logging
 import os
@@ -406,7 +407,16 @@ def kedro_run(project: Path, *arguments: str) -> str:
         os.chdir(previous[0])
         root.removeHandler(log)
         root.setLevel(previous[1])
+        _release_models()
     return "\n".join(log.lines)
+
+
+def _release_models() -> None:
+    """What a finished run's models leave in Keras' global state, freed as a process exit
+    would (the suite's workers run many runs each)."""
+    if "keras" in sys.modules:
+        sys.modules["keras"].backend.clear_session(free_memory=True)
+    gc.collect()
 
 
 def kedro(
