@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ctypes
 import gc
 import io
 import logging
@@ -417,6 +418,8 @@ def _release_models() -> None:
     if "keras" in sys.modules:
         sys.modules["keras"].backend.clear_session(free_memory=True)
     gc.collect()
+    if sys.platform == "linux":  # glibc keeps freed memory for reuse; hand it back
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
 
 
 def kedro(

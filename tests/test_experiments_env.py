@@ -34,7 +34,8 @@ BASELINE = "baseline.logistic_regression"
 def experiments(tmp_path_factory):
     project = copy_project(tmp_path_factory.mktemp("experiments") / "project")
     env = environment_on_test_sizes(project, "experiments")
-    kedro_run(project, "--env", env, "--params", "backbone.weights=none")
+    # the whole graph in a process of its own, as users run it (its memory leaves with it)
+    kedro(project, "run", "--env", env, "--params", "backbone.weights=none")
     return project, env, project / "data" / env
 
 

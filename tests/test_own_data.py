@@ -14,7 +14,7 @@ import pytest
 import yaml
 from PIL import Image
 
-from conftest import _pattern, kedro, kedro_run
+from conftest import _pattern, kedro
 
 # relative path -> the reason ingest must quarantine it with
 QUARANTINED = {
@@ -100,7 +100,7 @@ def test_a_messy_folder_goes_through_with_catalog_lines_alone(project, tmp_path)
     catalog["raw_images"] = {"type": "imgclf.datasets.ImageDirectoryDataset", "path": str(source)}
     catalog_path.write_text(yaml.safe_dump(catalog, sort_keys=False))
 
-    log = kedro_run(project, "--env", "test", "--pipelines", "ingest,split,scratch_cnn,evaluate")
+    run = kedro(project, "run", "--env", "test", "--pipelines", "ingest,split,scratch_cnn,evaluate")
 
     data = project / "data" / "test"
     index = pd.read_parquet(data / "03_primary" / "image_index.parquet")
@@ -117,7 +117,7 @@ def test_a_messy_folder_goes_through_with_catalog_lines_alone(project, tmp_path)
     assert split_report["strategy_reason"].startswith("auto: no image lies in a train/")
     assert split_report["classes"] == ["cats", "dogs", "frogs"]
     assert split_report["classes_dropped"] == {TINY_CLASS: "2 images < split.classes.min_images 5"}
-    assert f"Class '{TINY_CLASS}' is left out" in log
+    assert f"Class '{TINY_CLASS}' is left out" in run.stdout + run.stderr
 
     config = json.loads((data / "06_models/scratch_cnn/shallow/config.json").read_text())
     assert config["image"]["color_mode"] == "rgb"

@@ -53,6 +53,24 @@ def test_test_env_ingest_and_split_are_reproducible(project):
     ]
 
 
+def test_two_runs_in_one_python_process_are_two_finished_mlflow_runs(project):
+    """As two session.run()s of a notebook: the second run is not logged into the first."""
+    import mlflow
+
+    kedro_run(project, "--env", "test", "--pipelines", "ingest,split")
+    kedro_run(project, "--env", "test", "--pipelines", "split", "--params", "seed=7")
+    assert mlflow.active_run() is None
+    client = mlflow.MlflowClient(f"sqlite:///{project / 'data' / 'test' / 'mlflow.db'}")
+    experiment = client.get_experiment_by_name("imgclf")
+    first, second = client.search_runs(
+        [experiment.experiment_id], order_by=["attributes.start_time ASC"]
+    )
+    assert set(first.info.run_name.split("+")) == {"ingest", "split"}
+    assert second.info.run_name == "split"
+    assert (first.info.status, second.info.status) == ("FINISHED", "FINISHED")
+    assert (first.data.params["seed"], second.data.params["seed"]) == ("42", "7")
+
+
 def test_digits_env_ingests_and_splits_real_digits(project):
     kedro_run(project, "--env", "digits", "--pipelines", "ingest,split")
     data = project / "data" / "digits"

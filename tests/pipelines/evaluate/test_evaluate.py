@@ -16,7 +16,7 @@ import pytest
 from mlflow import MlflowClient
 from nbclient import NotebookClient
 from PIL import Image
-from tests.conftest import PROJECT, copy_project, kedro_run
+from tests.conftest import PROJECT, copy_project, kedro, kedro_run
 
 from imgclf import project_parameters
 from imgclf.variants import declare_variants
@@ -35,7 +35,8 @@ POOLED = {"scratch_cnn.shallow"}
 @pytest.fixture(scope="module")
 def finished_project(tmp_path_factory):
     root = copy_project(tmp_path_factory.mktemp("evaluate") / "project")
-    kedro_run(root, "--env", "test", "--params", "backbone.weights=none")
+    # the whole graph in a process of its own, as users run it (its memory leaves with it)
+    kedro(root, "run", "--env", "test", "--params", "backbone.weights=none")
     kedro_run(root, "--env", "test", "--pipelines", "predict", "--params", "predict.batch_size=32")
     return root / "data" / "test"
 
@@ -195,9 +196,7 @@ def test_each_run_is_an_mlflow_run_with_every_variants_parameters_and_scores(fin
     client = MlflowClient(f"sqlite:///{finished_project / 'mlflow.db'}")
     experiment = client.get_experiment_by_name("imgclf")
     runs = {run.info.run_name: run for run in client.search_runs([experiment.experiment_id])}
-    # the fixture's two runs, one Python process (as two session.run()s of a notebook): the
-    # second is a run of its own beside the first, not logged into it
-    assert set(runs) == {"__default__", "predict"}
+    assert set(runs) == {"__default__", "predict"}  # the second run beside the first
     default = runs["__default__"]
     params, scores = default.data.params, default.data.metrics
     assert default.info.status == "FINISHED" and default.data.tags["env"] == "test"
