@@ -392,8 +392,9 @@ def kedro_run(project: Path, *arguments: str) -> str:
     """``kedro run <arguments>`` in ``project``, through Kedro's own command line but in this
     process: no new Python, Kedro, MLflow and TensorFlow start-up (about 10 s a run), for the
     runs that set a test up or whose files and log it then checks. What is about the process
-    itself (exit codes, the last line a user sees, kills, imports) runs in a subprocess with
-    :func:`kedro`. Returns the run's log; a run that fails raises its error."""
+    itself (exit codes, the last line a user sees, kills, imports) and whole graphs (whose
+    memory should leave with their process) run in a subprocess with :func:`kedro`. Returns
+    the run's log; a run that fails raises its error."""
     from kedro.framework.cli.cli import KedroCLI
 
     log = _LogText()
