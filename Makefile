@@ -5,7 +5,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 export KEDRO_DISABLE_TELEMETRY := true
 
-.PHONY: install demo run test lint viz browser lock clean
+.PHONY: install demo run test lint viz browser postgres lock clean
 
 $(BIN)/python:
 	@$(PYTHON) -c 'import sys; sys.exit(not (3, 10) <= sys.version_info[:2] <= (3, 12))' || \
@@ -41,7 +41,15 @@ browser:
 		    chromium-headless-shell >/dev/null; } ; } || \
 		echo "No headless Chromium (apt-get install chromium-headless-shell): the report's browser test will skip."
 
-test: install browser
+# The shared-study test starts a throwaway PostgreSQL server: Debian's package, as root.
+postgres:
+	@ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || command -v initdb >/dev/null || \
+		{ [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null && \
+		  { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+		    postgresql >/dev/null; } ; } || \
+		echo "No PostgreSQL server (apt-get install postgresql): the test of tuning workers on PostgreSQL will skip."
+
+test: install browser postgres
 	$(BIN)/ruff check src tests benchmarks
 	$(BIN)/ruff format --check src tests benchmarks
 	$(BIN)/python -m pytest
@@ -53,10 +61,11 @@ lint: install
 viz: install
 	$(BIN)/kedro viz run
 
-# Re-resolves requirements.lock from pyproject.toml for Python 3.10-3.12 (needs uv).
+# Re-resolves requirements.lock from pyproject.toml, with the dev and postgres extras, for
+# Python 3.10-3.12 (needs uv).
 lock:
 	$(BIN)/python -m pip install --quiet uv
-	$(BIN)/uv pip compile pyproject.toml --extra dev --universal --python-version 3.10 \
+	$(BIN)/uv pip compile pyproject.toml --extra dev --extra postgres --universal --python-version 3.10 \
 		--no-header --output-file requirements.lock
 
 clean:

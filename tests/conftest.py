@@ -11,6 +11,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import threading
 import time
 import zlib
 from pathlib import Path
@@ -375,6 +376,44 @@ def kill_once_a_backup_has_epochs(project: Path, command: list[str], epochs: int
     running.wait(timeout=60)
     assert killed_at is not None, f"training never got to epoch {epochs}"
     return killed_at
+
+
+class LoggedRun:
+    """A `kedro run` in its own process group whose log lines are kept as they come."""
+
+    def __init__(self, project: Path, command: list[str]):
+        self.process = subprocess.Popen(
+            command,
+            cwd=project,
+            env=kedro_environment(),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            start_new_session=True,
+        )
+        self.lines: list[str] = []
+        self.running_nodes = threading.Event()
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader.start()
+
+    def _read(self) -> None:
+        for line in self.process.stdout:
+            self.lines.append(line.rstrip("\n"))
+            if "kedro.runner" in line:
+                self.running_nodes.set()
+        self.running_nodes.set()
+
+    def kill(self) -> None:
+        os.killpg(self.process.pid, signal.SIGKILL)
+
+    def wait(self, timeout: float) -> int:
+        code = self.process.wait(timeout=timeout)
+        self._reader.join(timeout=10)
+        return code
+
+    @property
+    def text(self) -> str:
+        return "\n".join(self.lines)
 
 
 class _LogText(logging.Handler):

@@ -3,16 +3,13 @@
 from __future__ import annotations
 
 import json
-import os
 import random
-import signal
 import subprocess
-import threading
 from pathlib import Path
 
 import pytest
 
-from conftest import KEDRO, kedro, kedro_environment, kedro_run
+from conftest import KEDRO, LoggedRun, kedro, kedro_run
 from imgclf.datasets import KerasModelDataset
 
 STRESS_SEED = 14
@@ -31,44 +28,6 @@ STRESSED = [
     *("--params", "image.size=48,scratch_cnn.tuned.architecture.block_defaults.padding=same,"
                   "scratch_cnn.tuned.training.epochs=3,transfer.adam.training.epochs=2"),
 ]  # fmt: skip
-
-
-class LoggedRun:
-    """A `kedro run` in its own process group whose log lines are kept as they come."""
-
-    def __init__(self, project: Path, command: list[str]):
-        self.process = subprocess.Popen(
-            command,
-            cwd=project,
-            env=kedro_environment(),
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-            start_new_session=True,
-        )
-        self.lines: list[str] = []
-        self.running_nodes = threading.Event()
-        self._reader = threading.Thread(target=self._read, daemon=True)
-        self._reader.start()
-
-    def _read(self) -> None:
-        for line in self.process.stdout:
-            self.lines.append(line.rstrip("\n"))
-            if "kedro.runner" in line:
-                self.running_nodes.set()
-        self.running_nodes.set()
-
-    def kill(self) -> None:
-        os.killpg(self.process.pid, signal.SIGKILL)
-
-    def wait(self, timeout: float) -> int:
-        code = self.process.wait(timeout=timeout)
-        self._reader.join(timeout=10)
-        return code
-
-    @property
-    def text(self) -> str:
-        return "\n".join(self.lines)
 
 
 @pytest.mark.slow

@@ -258,11 +258,28 @@ def test_parse_tuning_config_fills_defaults_and_infers_the_direction():
             "'storage' 'redis://host' is not supported",
         ),
         ({"storage": "journal://x.log", "study_name": "s"}, "journal:///relative/path.log"),
+        (
+            {"storage": "mysql+pymysql://me:secret@db/optuna", "study_name": "s"},
+            r"mysql\+pymysql://me:\*\*\*@db/optuna needs the database driver 'pymysql'",
+        ),
+        (
+            {"storage": "postgresql+nodriver://db/optuna", "study_name": "s"},
+            "is not a usable SQLAlchemy URL: Can't load plugin",
+        ),
     ],
 )
 def test_parse_tuning_config_rejects_bad_settings(settings, message):
     with pytest.raises(ValueError, match=message):
         parse_tuning_config({**tuning(), **settings})
+
+
+def test_a_postgresql_storage_without_its_driver_says_how_to_install_it(monkeypatch):
+    monkeypatch.setitem(sys.modules, "psycopg", None)  # `import psycopg` now fails
+    settings = {"storage": "postgresql://me:secret@db/optuna", "study_name": "s"}
+    with pytest.raises(ValueError, match=r"driver 'psycopg'.*pip install 'imgclf\[postgres\]'"):
+        parse_tuning_config({**tuning(), **settings})
+    monkeypatch.undo()
+    assert parse_tuning_config({**tuning(), **settings}).storage == settings["storage"]
 
 
 def test_parse_tuning_config_with_no_search_space_says_so():

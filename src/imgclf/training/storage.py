@@ -1,7 +1,11 @@
 """Optuna storages from a URL: an SQL database (``sqlite:///relative/path.db``,
 ``sqlite:////absolute/path.db``, ``postgresql://user:password@host/db``, ``mysql://...``)
 or an Optuna journal file (``journal:///relative/path.log``, ``journal:////absolute/path.log``),
-which needs no database server but has no heartbeat; None for a study in memory."""
+which needs no database server but has no heartbeat; None for a study in memory.
+
+PostgreSQL goes through psycopg 3 (``pip install 'imgclf[postgres]'``) whichever SQLAlchemy
+is installed: ``postgresql://`` and ``postgres://`` mean ``postgresql+psycopg://``. A URL
+whose database driver is not installed is refused when the tuning block is read."""
 
 from __future__ import annotations
 
@@ -21,6 +25,8 @@ JOURNAL_PREFIX = "journal:///"
 RDB_DIALECTS = ("sqlite", "postgresql", "postgres", "mysql", "mariadb", "oracle", "mssql")
 SQLITE_LOCK_TIMEOUT_SECONDS = 60
 RDB_OPEN_ATTEMPTS = 5
+POSTGRES_URL_PREFIXES = ("postgresql://", "postgres://")
+POSTGRES_DRIVER_URL_PREFIX = "postgresql+psycopg://"
 
 
 def make_storage(
@@ -57,7 +63,7 @@ def make_storage(
             Path(database).parent.mkdir(parents=True, exist_ok=True)
         # Wait for the lock rather than fail at once when several workers write.
         engine_kwargs = {"connect_args": {"timeout": SQLITE_LOCK_TIMEOUT_SECONDS}}
-    return _open_rdb_storage(url, engine_kwargs, heartbeat_interval, grace_period)
+    return _open_rdb_storage(_with_driver(url), engine_kwargs, heartbeat_interval, grace_period)
 
 
 def _open_rdb_storage(
@@ -106,6 +112,39 @@ def check_storage_url(url: Any) -> None:
             f"{', '.join(RDB_DIALECTS)} (e.g. sqlite:///data/06_models/optuna.db) or "
             f"journal:///path/to/study.log"
         )
+    if _dialect(url) != "sqlite":
+        _check_driver(url)
+
+
+def _with_driver(url: str) -> str:
+    """``url`` with psycopg named as its driver when it is a PostgreSQL URL without one."""
+    for prefix in POSTGRES_URL_PREFIXES:
+        if url.startswith(prefix):
+            return POSTGRES_DRIVER_URL_PREFIX + url[len(prefix) :]
+    return url
+
+
+def _check_driver(url: str) -> None:
+    """Refuse an SQL URL that SQLAlchemy cannot parse or whose driver is not installed."""
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError, NoSuchModuleError
+
+    try:
+        parsed = make_url(_with_driver(url))
+        parsed.get_dialect().import_dbapi()
+    except (ArgumentError, NoSuchModuleError) as error:
+        message = f"tuning 'storage' {url!r} is not a usable SQLAlchemy URL: {error}"
+        raise ValueError(message) from None
+    except ImportError as error:
+        install = (
+            "pip install 'imgclf[postgres]'"
+            if parsed.get_backend_name() == "postgresql"
+            else f"install the Python package that provides {error.name!r}"
+        )
+        raise ValueError(
+            f"tuning 'storage' {parsed.render_as_string(hide_password=True)} needs the "
+            f"database driver {error.name!r}, which is not installed here: {install}"
+        ) from None
 
 
 def _dialect(url: str) -> str:
