@@ -1,5 +1,6 @@
 """The project's split and parameters, as ``kedro run`` reads them, for the benchmarks that
-train models (``tuning.py``, ``train_input.py``). Not a benchmark itself."""
+train models (``tuning.py``, ``train_input.py``, ``accelerators.py``). Not a benchmark
+itself."""
 
 from __future__ import annotations
 
@@ -36,3 +37,13 @@ def load_split(project: Path, env: str, names: tuple[str, ...] = SPLIT) -> dict[
         context = session.load_context()
         data = {name: context.catalog.load(name) for name in names}
         return {**data, "params": context.params}
+
+
+def load_parameters(project: Path, env: str) -> dict[str, Any]:
+    """The parameters of ``kedro run --env <env>`` (no data is read)."""
+    from kedro.framework.session import KedroSession
+    from kedro.framework.startup import bootstrap_project
+
+    bootstrap_project(project)
+    with KedroSession.create(project_path=project, env=env) as session:
+        return session.load_context().params

@@ -32,6 +32,11 @@ def test_defaults_and_nested_blocks_are_parsed():
         "alpha": 0.0,
     }
     assert parameters["callbacks"]["reduce_lr_on_plateau"] is None
+    assert (parameters["distribute"], parameters["precision"], parameters["jit_compile"]) == (
+        "none",
+        "float32",
+        "auto",
+    )
     assert parse_training_config(parameters) == config
 
 
@@ -54,6 +59,12 @@ def test_defaults_and_nested_blocks_are_parsed():
         ({"verbose": "loud"}, "training.verbose must be auto, 0, 1 or 2"),
         ({"deterministic": "yes"}, "training.deterministic must be true or false"),
         ({"restore_best": 1}, "training.restore_best must be true or false"),
+        ({"distribute": "multi_worker"}, "training.distribute must be one of none, mirrored"),
+        (
+            {"precision": "float16"},
+            "training.precision must be one of float32, mixed_float16, mixed_bfloat16",
+        ),
+        ({"jit_compile": 1}, "training.jit_compile must be auto, true or false; got 1"),
         (
             {"callbacks": {"early_stopping": {"restore_best_weights": True}}},
             "early_stopping.restore_best_weights is replaced by training.restore_best",

@@ -35,6 +35,12 @@ Every training pipeline reads the same block, e.g. in a Kedro parameter file::
       restore_best: true        # end on the weights of the best epoch by `monitor`
                                 # (false: on the last epoch's)
       deterministic: false      # TensorFlow op determinism: exact repeats, slower
+      distribute: none          # none | mirrored (tf.distribute.MirroredStrategy: one replica
+                                # per visible GPU; batch_size is the global batch, split
+                                # evenly between the replicas)
+      precision: float32        # float32 | mixed_float16 | mixed_bfloat16 (outputs stay
+                                # float32; mixed_float16 scales the loss)
+      jit_compile: auto         # auto (Keras: XLA on a GPU) | true | false
       cache: true               # keep decoded images in memory after the first epoch
       verbose: auto             # auto (progress bar on a terminal, a log line per epoch
                                 # otherwise) | 0 | 1 | 2 (Keras fit verbosity)
@@ -56,6 +62,8 @@ SCHEDULES = ("constant", "exponential", "cosine")
 CLASS_WEIGHTS = ("balanced",)
 MODES = ("min", "max")
 VERBOSITY = ("auto", 0, 1, 2)
+DISTRIBUTE = ("none", "mirrored")
+PRECISIONS = ("float32", "mixed_float16", "mixed_bfloat16")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -125,6 +133,9 @@ class TrainingConfig:
     deterministic: bool = False
     cache: bool = True
     verbose: str | int = "auto"
+    distribute: str = "none"
+    precision: str = "float32"
+    jit_compile: str | bool = "auto"
 
     def replace(self, **changes: Any) -> TrainingConfig:
         """A copy with some fields changed (e.g. fewer epochs for a tuning trial)."""
@@ -173,6 +184,16 @@ def parse_training_config(config: Mapping[str, Any] | TrainingConfig | None) -> 
             _boolean(values[name], f"training.{name}")
     if values.get("verbose", "auto") not in VERBOSITY or isinstance(values.get("verbose"), bool):
         raise ValueError(f"training.verbose must be auto, 0, 1 or 2; got {values['verbose']!r}")
+    for name, choices in (("distribute", DISTRIBUTE), ("precision", PRECISIONS)):
+        if values.get(name, choices[0]) not in choices:
+            raise ValueError(
+                f"training.{name} must be one of {', '.join(choices)}; got {values[name]!r}"
+            )
+    jit_compile = values.get("jit_compile", "auto")
+    if not (isinstance(jit_compile, bool) or jit_compile == "auto"):
+        raise ValueError(
+            f"training.jit_compile must be auto, true or false; got {values['jit_compile']!r}"
+        )
     parsed = TrainingConfig(**values)
     if parsed.callbacks.reduce_lr_on_plateau and parsed.schedule.name != "constant":
         raise ValueError(

@@ -120,7 +120,9 @@ def compile_model(
         )
     optimizer = build_optimizer(training, steps_per_epoch)
     if boxes is None:
-        model.compile(optimizer=optimizer, loss=loss, metrics=[accuracy])
+        model.compile(
+            optimizer=optimizer, loss=loss, metrics=[accuracy], jit_compile=training.jit_compile
+        )
         return
     box, weight = box_loss(boxes)
     model.compile(
@@ -128,6 +130,7 @@ def compile_model(
         loss={"class": loss, "box": box},
         loss_weights={"class": 1.0, "box": weight},
         metrics={"class": [accuracy], "box": [BoxIoU(name="iou")]},
+        jit_compile=training.jit_compile,
     )
 
 

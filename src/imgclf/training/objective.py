@@ -32,6 +32,7 @@ import numpy as np
 import optuna
 from optuna_integration import KerasPruningCallback
 
+from imgclf.training.accelerate import accelerated
 from imgclf.training.config import parse_training_config
 from imgclf.training.fit import Split, set_seeds, split_digest, train_model
 from imgclf.training.search_space import apply_suggestions, suggest, validate_targets
@@ -107,18 +108,18 @@ def tune_model(
         for execution in range(tuning.executions_per_trial):
             keras.backend.clear_session()
             set_seeds(seed + execution)
-            model = build_model(trial_parameters)
             pruning = [EpochPruningCallback(trial, tuning.monitor)] if execution == 0 else []
-            _, history = train_model(
-                model,
-                train_index,
-                val_index,
-                classes,
-                image=trial_parameters.get("image"),
-                training=training,
-                seed=seed + execution,
-                extra_callbacks=pruning,
-            )
+            with accelerated(training):
+                _, history = train_model(
+                    build_model(trial_parameters),
+                    train_index,
+                    val_index,
+                    classes,
+                    image=trial_parameters.get("image"),
+                    training=training,
+                    seed=seed + execution,
+                    extra_callbacks=pruning,
+                )
             if history["best_value"] is None:
                 raise ValueError(
                     f"tuning.monitor {tuning.monitor!r} was not logged by training; "

@@ -18,6 +18,7 @@ from conftest import (
     parameter_inputs,
     run_pipeline,
 )
+from imgclf.datasets import KerasModelDataset
 from imgclf.pipelines import scratch_cnn
 from imgclf.pipelines.scratch_cnn.nodes import resolve_variant
 from imgclf.training.storage import make_storage
@@ -146,6 +147,52 @@ def test_every_variant_trains_and_the_tuned_one_uses_its_best_trial(two_class_sp
     assert config["training"]["optimizer"]["learning_rate"] == best["params"]["learning_rate"]
     dense = outputs["scratch_cnn.tuned.model"].get_layer("head_dense1")
     assert dense.units == best["params"]["units"]
+
+
+def test_variants_train_in_mixed_precision_and_their_saved_models_reload(two_class_split, tmp_path):
+    """precision and jit_compile from a variant's training block: the model computes in
+    that precision with float32 outputs, saves, and reloads with safe_mode; the process's
+    dtype policy is float32 again afterwards (the next variant is unaffected)."""
+    units = {"type": "int", "low": 4, "high": 8, "target": "architecture.head.dense.0.units"}
+    tuned = {
+        "training": {"precision": "mixed_bfloat16"},
+        "tuning": {"n_trials": 1, "epochs": 1, "search_space": {"units": units}},
+    }
+    parameters = {
+        "image": IMAGE,
+        "seed": 0,
+        "checkpoint_dir": str(tmp_path / "checkpoints"),
+        "tensorboard_dir": str(tmp_path / "tensorboard"),
+        "scratch_cnn": {
+            "defaults": TINY_DEFAULTS,
+            "half": {"training": {"precision": "mixed_float16", "jit_compile": True}},
+            "tuned": tuned,
+            "full": {},
+        },
+    }
+    outputs = run_pipeline(
+        declared_pipeline(parameters, scratch_cnn),
+        {
+            "train_index": two_class_split["train"],
+            "val_index": two_class_split["val"],
+            "classes": two_class_split["classes"],
+            **parameter_inputs(parameters),
+        },
+    )
+    for variant, policy in (
+        ("half", "mixed_float16"),
+        ("tuned", "mixed_bfloat16"),
+        ("full", "float32"),
+    ):
+        path = tmp_path / f"{variant}.keras"
+        KerasModelDataset(filepath=str(path)).save(outputs[f"scratch_cnn.{variant}.model"])
+        model = KerasModelDataset(filepath=str(path)).load()
+        assert model.get_layer("block1_conv1").dtype_policy.name == policy
+        assert model.output.dtype == "float32"
+        probabilities = model.predict(np.zeros((3, 16, 16, 1)), verbose=0)
+        assert probabilities.dtype == np.float32
+        assert np.allclose(probabilities.sum(axis=1), 1, atol=1e-3)
+    assert keras.config.dtype_policy().name == "float32"
 
 
 # --- the command line, on conf/test ---------------------------------------------------------

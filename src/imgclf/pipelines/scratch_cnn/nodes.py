@@ -23,7 +23,9 @@ from imgclf.pipelines.family import (
     resolve_common,
     train_variant,
     tune_variant,
+    without_optimizer,
 )
+from imgclf.training.accelerate import accelerated
 
 fit = lazy_module("imgclf.training.fit")
 keras = lazy_module("keras")
@@ -69,18 +71,21 @@ def train_cnn(
     tensorboard_dir: str,
 ) -> tuple[Any, dict[str, Any]]:
     """Build the variant's CNN and train it; a killed run resumes from its backup in
-    ``checkpoint_dir/<variant>`` when run again with the same parameters and data."""
+    ``checkpoint_dir/<variant>`` when run again with the same parameters and data. The
+    model is returned without its optimizer (see :func:`without_optimizer`)."""
     fit.set_seeds(seed)
-    return train_variant(
-        parameters,
-        _build(parameters, num_classes=len(classes)),
-        train_index,
-        val_index,
-        classes,
-        seed=seed,
-        checkpoint_dir=checkpoint_dir,
-        tensorboard_dir=tensorboard_dir,
-    )
+    with accelerated(parameters["training"]):
+        model, history = train_variant(
+            parameters,
+            _build(parameters, num_classes=len(classes)),
+            train_index,
+            val_index,
+            classes,
+            seed=seed,
+            checkpoint_dir=checkpoint_dir,
+            tensorboard_dir=tensorboard_dir,
+        )
+        return without_optimizer(model), history
 
 
 def tune_cnn(
