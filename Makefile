@@ -61,11 +61,11 @@ lint: install
 viz: install
 	$(BIN)/kedro viz run
 
-# Re-resolves requirements.lock from pyproject.toml, with the dev and postgres extras, for
+# Re-resolves requirements.lock from pyproject.toml, with the dev, postgres and airflow extras, for
 # Python 3.10-3.12 (needs uv).
 lock:
 	$(BIN)/python -m pip install --quiet uv
-	$(BIN)/uv pip compile pyproject.toml --extra dev --extra postgres --universal --python-version 3.10 \
+	$(BIN)/uv pip compile pyproject.toml --extra dev --extra postgres --extra airflow --universal --python-version 3.10 \
 		--no-header --output-file requirements.lock
 
 clean:

@@ -45,6 +45,7 @@ def imported_by(project, *arguments: str) -> list[str]:
         ("catalog", "describe-datasets", "--env", "test"),
         ("run", "--env", "test", "--pipelines", "ingest,split"),
         ("viz", "build"),
+        ("deploy", "airflow", "--env", "test"),
     ],
     ids=" ".join,
 )
