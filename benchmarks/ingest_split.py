@@ -99,14 +99,15 @@ def keras_loader(root: str, image: dict, seed: int) -> dict:
     return {"images": images}
 
 
-def measure_command(command: list[str]) -> dict:
-    """Run ``command`` to its end (run by the ``--measure`` process, so that the figures are
-    the command's alone): wall seconds, and the peak RSS of it or any child it waited for."""
+def measure_command(command: list[str], cwd: str = str(PROJECT)) -> dict:
+    """Run ``command`` in ``cwd`` to its end (run by the ``--measure`` process, so that the
+    figures are the command's alone): wall seconds, the peak RSS of it or any child it
+    waited for, and the end of its output."""
     started = time.perf_counter()
     completed = subprocess.run(
         command,
         check=False,
-        cwd=PROJECT,
+        cwd=cwd,
         env={**os.environ, **QUIET},
         capture_output=True,
         text=True,
@@ -115,13 +116,13 @@ def measure_command(command: list[str]) -> dict:
     if completed.returncode != 0:
         raise SystemExit(f"{' '.join(command)} failed:\n{completed.stderr[-3000:]}")
     peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
-    return {"seconds": seconds, "peak_rss_mb": peak, "stdout": completed.stdout[-2000:]}
+    return {"seconds": seconds, "peak_rss_mb": peak, "stdout": completed.stdout[-20000:]}
 
 
-def timed(command: list[str]) -> dict:
+def timed(command: list[str], cwd: Path = PROJECT) -> dict:
     """:func:`measure_command` in a process of its own."""
     measured = subprocess.run(
-        [sys.executable, __file__, "--measure", json.dumps(command)],
+        [sys.executable, __file__, "--measure", json.dumps([command, str(cwd)])],
         check=True,
         capture_output=True,
         text=True,
@@ -147,7 +148,7 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3, help="runs of each stage (default 3)")
     arguments = parser.parse_args()
     if arguments.measure:
-        print(json.dumps(measure_command(json.loads(arguments.measure))))
+        print(json.dumps(measure_command(*json.loads(arguments.measure))))
         return
     if arguments.keras:
         print(json.dumps(keras_loader(**json.loads(arguments.keras))))

@@ -131,6 +131,7 @@ def group_duplicates(valid_images: pd.DataFrame, ingest: dict[str, Any]) -> pd.D
     transitively (:mod:`imgclf.pipelines.ingest.duplicates`). Ids are 0… in order of each
     group's first path."""
     distance = parse_ingest(ingest).near_duplicate_distance
+    started = time.perf_counter()
     components = duplicate_components(hash_vectors(valid_images["phash"]), distance)
     _, first_seen = np.unique(components, return_index=True)
     renumber = np.empty_like(first_seen)
@@ -138,9 +139,11 @@ def group_duplicates(valid_images: pd.DataFrame, ingest: dict[str, Any]) -> pd.D
     index = valid_images.assign(duplicate_group=renumber[components].astype(np.int64))
     sizes = index["duplicate_group"].value_counts()
     logger.info(
-        "%d duplicate groups of 2 or more images (%d images in them)",
+        "%d duplicate groups of 2 or more images (%d images in them), found among %d in %.1f s",
         int((sizes > 1).sum()),
         int(sizes[sizes > 1].sum()),
+        len(valid_images),
+        time.perf_counter() - started,
     )
     return index[[*INDEX_COLUMNS, *boxes.index_columns(index)]]
 
