@@ -32,9 +32,9 @@ import json
 import os
 import platform
 import sys
-import time
 from typing import Any
 
+from epoch_timer import epoch_timer
 from project_split import PROJECT, load_parameters
 
 SIZE = 128
@@ -97,22 +97,11 @@ def time_epochs(model: str, parameters: dict[str, Any], setting: dict[str, Any],
     from imgclf.training.config import parse_training_config
     from imgclf.training.fit import compile_model, set_seeds
 
-    class EpochTimer(keras.callbacks.Callback):
-        def __init__(self) -> None:
-            super().__init__()
-            self.seconds: list[float] = []
-
-        def on_epoch_begin(self, epoch, logs=None):
-            self.started = time.perf_counter()
-
-        def on_epoch_end(self, epoch, logs=None):
-            self.seconds.append(round(time.perf_counter() - self.started, 3))
-
     images, labels, num_classes = data
     training = parse_training_config({**parameters["training"], **setting})
     keras.backend.clear_session()
     set_seeds(0)
-    timer = EpochTimer()
+    timer = epoch_timer()
     with accelerated(training):
         network = build(model, parameters, num_classes)
         steps = -(-len(images) // training.batch_size)

@@ -41,6 +41,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from epoch_timer import epoch_timer
 from project_split import PROJECT, load_split
 
 VARIANT = "shallow"
@@ -60,18 +61,6 @@ def fit_timed(data: Any, labels: Any, parameters: dict[str, Any], setup: dict[st
     from imgclf.training.config import parse_training_config
     from imgclf.training.fit import compile_model, set_seeds
 
-    class EpochTimer(keras.callbacks.Callback):
-        def __init__(self) -> None:
-            super().__init__()
-            self.seconds: list[float] = []
-
-        def on_epoch_begin(self, epoch, logs=None):
-            self.started = time.perf_counter()
-
-        def on_epoch_end(self, epoch, logs=None):
-            self.seconds.append(round(time.perf_counter() - self.started, 3))
-            progress(f"  epoch {epoch + 1}: {self.seconds[-1]:.2f} s")
-
     training = parse_training_config(parameters["training"])
     image = setup["image"]
     keras.backend.clear_session()
@@ -84,7 +73,7 @@ def fit_timed(data: Any, labels: Any, parameters: dict[str, Any], setup: dict[st
     )
     steps = math.ceil(setup["images"] / training.batch_size)
     compile_model(model, training, setup["num_classes"], steps)
-    timer = EpochTimer()
+    timer = epoch_timer(lambda epoch, seconds: progress(f"  epoch {epoch}: {seconds:.2f} s"))
     if labels is None:  # a tf.data pipeline: it batches and shuffles itself
         model.fit(data, epochs=setup["epochs"], callbacks=[timer], verbose=0, shuffle=False)
     else:

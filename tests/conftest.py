@@ -356,20 +356,13 @@ def kill_once_a_backup_has_epochs(project: Path, command: list[str], epochs: int
     """Start ``command`` in ``project`` and SIGKILL it (its whole process group) as soon as
     some variant's checkpoint of ``epochs`` finished epochs is written; return that
     variant's name (e.g. ``scratch_cnn.deep``). Fails the test if none gets there."""
-    running = subprocess.Popen(
-        command,
-        cwd=project,
-        env=kedro_environment(),
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        start_new_session=True,
-    )
+    running = LoggedRun(project, command)
     checkpoints = project / "data" / "test" / "06_models" / "checkpoints"
     killed_at = None
     deadline = time.monotonic() + 300
-    while killed_at is None and time.monotonic() < deadline and running.poll() is None:
+    while killed_at is None and time.monotonic() < deadline and running.process.poll() is None:
         for checkpoint in checkpoints.glob(f"*/epoch-{epochs:04d}.npz"):
-            os.killpg(running.pid, signal.SIGKILL)
+            running.kill()
             killed_at = checkpoint.parent.name
             break
         time.sleep(0.1)

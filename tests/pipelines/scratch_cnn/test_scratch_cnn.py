@@ -76,6 +76,27 @@ def test_bad_variant_parameters_fail_before_training(variant, message):
     assert message in str(error.value)
 
 
+def train_variants(variants, split, tmp_path):
+    """The outputs of the scratch_cnn pipeline of ``variants`` over TINY_DEFAULTS, on
+    ``split``."""
+    parameters = {
+        "image": IMAGE,
+        "seed": 0,
+        "checkpoint_dir": str(tmp_path / "checkpoints"),
+        "tensorboard_dir": str(tmp_path / "tensorboard"),
+        "scratch_cnn": {"defaults": TINY_DEFAULTS, **variants},
+    }
+    return run_pipeline(
+        declared_pipeline(parameters, scratch_cnn),
+        {
+            "train_index": split["train"],
+            "val_index": split["val"],
+            "classes": split["classes"],
+            **parameter_inputs(parameters),
+        },
+    )
+
+
 @pytest.mark.slow
 def test_every_variant_trains_and_the_tuned_one_uses_its_best_trial(two_class_split, tmp_path):
     tuned = {
@@ -103,26 +124,14 @@ def test_every_variant_trains_and_the_tuned_one_uses_its_best_trial(two_class_sp
             },
         }
     }
-    parameters = {
-        "image": IMAGE,
-        "seed": 0,
-        "checkpoint_dir": str(tmp_path / "checkpoints"),
-        "tensorboard_dir": str(tmp_path / "tensorboard"),
-        "scratch_cnn": {
-            "defaults": TINY_DEFAULTS,
+    outputs = train_variants(
+        {
             "shallow": {},
             "deep": {"architecture": {"blocks": [{"filters": 4}] * 2}},
             "tuned": tuned,
         },
-    }
-    outputs = run_pipeline(
-        declared_pipeline(parameters, scratch_cnn),
-        {
-            "train_index": two_class_split["train"],
-            "val_index": two_class_split["val"],
-            "classes": two_class_split["classes"],
-            **parameter_inputs(parameters),
-        },
+        two_class_split,
+        tmp_path,
     )
     for variant in ("shallow", "deep", "tuned"):
         model = outputs[f"scratch_cnn.{variant}.model"]
@@ -158,26 +167,14 @@ def test_variants_train_in_mixed_precision_and_their_saved_models_reload(two_cla
         "training": {"precision": "mixed_bfloat16"},
         "tuning": {"n_trials": 1, "epochs": 1, "search_space": {"units": units}},
     }
-    parameters = {
-        "image": IMAGE,
-        "seed": 0,
-        "checkpoint_dir": str(tmp_path / "checkpoints"),
-        "tensorboard_dir": str(tmp_path / "tensorboard"),
-        "scratch_cnn": {
-            "defaults": TINY_DEFAULTS,
+    outputs = train_variants(
+        {
             "half": {"training": {"precision": "mixed_float16", "jit_compile": True}},
             "tuned": tuned,
             "full": {},
         },
-    }
-    outputs = run_pipeline(
-        declared_pipeline(parameters, scratch_cnn),
-        {
-            "train_index": two_class_split["train"],
-            "val_index": two_class_split["val"],
-            "classes": two_class_split["classes"],
-            **parameter_inputs(parameters),
-        },
+        two_class_split,
+        tmp_path,
     )
     for variant, policy in (
         ("half", "mixed_float16"),
