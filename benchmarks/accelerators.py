@@ -3,6 +3,7 @@
 
     .venv/bin/python benchmarks/accelerators.py                 # prints one JSON object
     .venv/bin/python benchmarks/accelerators.py --images 64     # a quicker look
+    .venv/bin/python benchmarks/accelerators.py --repeats 3     # medians of three runs
 
 Two of the seed study's networks, built from the environment's parameters (default
 ``base``) at 128×128 RGB, as the seed's reports trained them:
@@ -16,7 +17,9 @@ Each trains for two epochs on ``--images`` random images (default 256) at the va
 batch size, inside :func:`imgclf.training.accelerate.accelerated` as the pipelines do. The
 first epoch traces (and with XLA compiles) the step; the second is the figure
 (``epoch_seconds``, ``images_per_second``), and ``speedup`` is float32's second epoch
-divided by it. Settings: float32, mixed_float16, mixed_bfloat16, each with
+divided by it. With ``--repeats N`` every setting runs N times, the settings in turn, and
+the figures are medians (on a shared machine one run can be off by several times; use 3).
+Settings: float32, mixed_float16, mixed_bfloat16, each with
 ``jit_compile`` false and true; with two GPUs or more, float32 and mixed_float16 with
 ``distribute: mirrored`` too. ``--settings`` picks some by name (e.g. ``float32
 mixed_float16+xla``).
@@ -31,6 +34,7 @@ import contextlib
 import json
 import os
 import platform
+import statistics
 import sys
 from typing import Any
 
@@ -140,21 +144,28 @@ def measure(arguments: argparse.Namespace) -> dict[str, Any]:
     for model in arguments.models:
         parameters = variant_parameters(params, model)
         rows: dict[str, Any] = {}
-        for name in chosen:
-            progress(f"{model}: {name}")
-            try:
-                first, second = time_epochs(model, parameters, settings[name], data)
-            except Exception as error:  # a setting this machine cannot run: say which
-                rows[name] = {"error": f"{type(error).__name__}: {str(error)[:300]}"}
-                progress(f"  failed: {rows[name]['error']}")
-                continue
+        timings: dict[str, list[list[float]]] = {name: [] for name in chosen}
+        for repeat in range(arguments.repeats):  # settings in turn, so noise hits them all
+            for name in (name for name in chosen if name not in rows):
+                progress(f"{model}: {name} ({repeat + 1}/{arguments.repeats})")
+                try:
+                    timings[name].append(time_epochs(model, parameters, settings[name], data))
+                except Exception as error:  # a setting this machine cannot run: say which
+                    rows[name] = {"error": f"{type(error).__name__}: {str(error)[:300]}"}
+                    progress(f"  failed: {rows[name]['error']}")
+                    continue
+                first, second = timings[name][-1]
+                progress(f"  {second:.2f} s per epoch after a first of {first:.2f} s")
+        for name in (name for name in chosen if name not in rows):
+            seconds = [second for _, second in timings[name]]
+            median = statistics.median(seconds)
             rows[name] = {
                 **settings[name],
-                "first_epoch_seconds": first,
-                "epoch_seconds": second,
-                "images_per_second": round(arguments.images / second, 1),
+                "first_epoch_seconds": round(statistics.median(f for f, _ in timings[name]), 3),
+                "epoch_seconds": round(median, 3),
+                "all_epoch_seconds": seconds,
+                "images_per_second": round(arguments.images / median, 1),
             }
-            progress(f"  {second:.2f} s per epoch after a first of {first:.2f} s")
         baseline = rows.get("float32", {}).get("epoch_seconds")
         for row in rows.values():
             if baseline and "epoch_seconds" in row:
@@ -170,6 +181,7 @@ def measure(arguments: argparse.Namespace) -> dict[str, Any]:
         "env": arguments.env,
         "image": {"size": SIZE, "color_mode": "rgb"},
         "images": arguments.images,
+        "repeats": arguments.repeats,
         "device": "GPU" if gpus else "CPU",
         "gpus": [device.name for device in tf.config.list_physical_devices("GPU")],
         "cpu": platform.processor() or platform.machine(),
@@ -183,12 +195,13 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--env", default="base")
     parser.add_argument("--images", type=int, default=256)
+    parser.add_argument("--repeats", type=int, default=1, help="runs of each setting")
     parser.add_argument("--models", nargs="+", choices=MODELS, default=list(MODELS))
     parser.add_argument("--settings", nargs="+", help="setting names (default: all)")
     parser.add_argument("--project", default=PROJECT)
     arguments = parser.parse_args()
-    if arguments.images < 1:
-        parser.error("--images must be at least 1")
+    if arguments.images < 1 or arguments.repeats < 1:
+        parser.error("--images and --repeats must be at least 1")
     with contextlib.redirect_stdout(sys.stderr):  # Kedro's log; stdout is the JSON
         result = measure(arguments)
     print(json.dumps(result, indent=2))
