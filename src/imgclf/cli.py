@@ -9,8 +9,8 @@ from typing import Any
 import click
 from kedro.framework.startup import ProjectMetadata
 
-# kedro-airflow's run environment default, whose DAG file name has no environment in it
-DEFAULT_ENV = "local"
+from imgclf.deployment import DEFAULT_ENV, write_airflow_dag
+
 AIRFLOW_CONFIG_PATTERNS = ["airflow*", "airflow*/**"]
 
 
@@ -51,8 +51,6 @@ def airflow(metadata: ProjectMetadata, env: str, pipeline_name: str, target_dir:
     from kedro.framework.project import pipelines
     from kedro.framework.session import KedroSession
 
-    from imgclf.deployment import namespace_tasks, write_airflow_dag
-
     with KedroSession.create(project_path=metadata.project_path, env=env) as session:
         context = session.load_context()  # also picks the environment's variants
         settings = _dag_settings(context.config_loader, pipeline_name)
@@ -63,7 +61,7 @@ def airflow(metadata: ProjectMetadata, env: str, pipeline_name: str, target_dir:
         )
     folder = Path(target_dir)
     try:
-        path = write_airflow_dag(
+        path, tasks = write_airflow_dag(
             pipelines[pipeline_name],
             catalog=context.catalog,
             pipeline_name=pipeline_name,
@@ -74,7 +72,6 @@ def airflow(metadata: ProjectMetadata, env: str, pipeline_name: str, target_dir:
         )
     except ValueError as error:
         raise click.ClickException(str(error)) from None
-    tasks = len(namespace_tasks(pipelines[pipeline_name]))
     click.echo(f"Wrote {path} ({tasks} tasks) for pipeline {pipeline_name!r} of env {env!r}")
 
 

@@ -21,6 +21,8 @@ from kedro.pipeline.node import GroupedNodes, Node
 from imgclf import atomic
 
 TEMPLATE = "airflow_dag_template.j2"
+# kedro-airflow's run environment default, whose DAG file name has no environment in it
+DEFAULT_ENV = "local"
 
 
 def namespace_tasks(pipeline: Pipeline) -> list[GroupedNodes]:
@@ -76,11 +78,11 @@ def write_airflow_dag(
     package_name: str,
     folder: Path,
     settings: Mapping[str, Any],
-) -> Path:
-    """Write the DAG file of ``pipeline`` (one task per namespace) into ``folder`` and
-    return its path: ``<package>[_<env>][_<pipeline>]_dag.py``, as kedro-airflow names it;
-    the DAG's id is that name without ``_dag.py``. ``settings`` fill the template's DAG
-    arguments (schedule, retries, start_date, ...).
+) -> tuple[Path, int]:
+    """Write the DAG file of ``pipeline`` (one task per namespace) into ``folder``; return
+    its path, ``<package>[_<env>][_<pipeline>]_dag.py`` as kedro-airflow names it, and its
+    number of tasks. The DAG's id is that name without ``_dag.py``. ``settings`` fill the
+    template's DAG arguments (schedule, retries, start_date, ...).
 
     Raises:
         ValueError: if a dataset would pass between two tasks in memory (naming it), or
@@ -104,12 +106,13 @@ def write_airflow_dag(
     )
     templates.filters["slugify"] = slugify
     suffix = "".join(
-        f"_{part}" for part, default in ((env, "local"), (pipeline_name, "__default__"))
+        f"_{part}" for part, default in ((env, DEFAULT_ENV), (pipeline_name, "__default__"))
         if part != default
     )  # fmt: skip
+    tasks = namespace_tasks(pipeline)
     text = templates.get_template(TEMPLATE).render(
         dag_name=package_name + suffix,
-        node_objs=namespace_tasks(pipeline),
+        node_objs=tasks,
         env=env,
         pipeline_name=pipeline_name,
         package_name=package_name,
@@ -120,7 +123,7 @@ def write_airflow_dag(
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / f"{package_name}{suffix}_dag.py"
     atomic.write_text(path, text)
-    return path
+    return path, len(tasks)
 
 
 def _task_name(node: Node) -> str:

@@ -16,6 +16,7 @@ writing ``<family>.<variant>.config``, ``.model``, ``.history`` and ``.training_
 from __future__ import annotations
 
 import dataclasses
+import functools
 import logging
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -31,6 +32,7 @@ from imgclf.config import block_items
 from imgclf.imaging.settings import image_settings, resolve_image
 from imgclf.lazy import lazy_module
 from imgclf.reporting.plots import figure_image, training_curves
+from imgclf.training.accelerate import accelerated
 from imgclf.training.config import parse_training_config
 from imgclf.variants import Variant, variant_blocks
 
@@ -124,7 +126,7 @@ def variant_pipeline(variant: Variant, steps: Steps) -> Pipeline:
         nodes += tuning_nodes(steps.tune, data)
     nodes += [
         node(
-            steps.train,
+            on_accelerator(steps.train),
             inputs={"parameters": "config", **data, **FOLDERS},
             outputs=["model", "history"],
             name="train",
@@ -187,6 +189,22 @@ def check_box_variant(output: Output, resolved: Mapping[str, Any]) -> None:
     """
     if output.box is not None:
         fit.check_box_training(resolved["training"], resolved["name"])
+
+
+def on_accelerator(
+    train: Callable[..., tuple[keras.Model, dict[str, Any]]],
+) -> Callable[..., tuple[keras.Model, dict[str, Any]]]:
+    """``train(parameters, ...)`` run inside :func:`imgclf.training.accelerate.accelerated`
+    of ``parameters["training"]``, so that the model it builds and trains is placed and
+    computed as the variant's ``distribute`` and ``precision`` say (Kedro and kedro-viz
+    still see ``train``'s name, signature and docstring)."""
+
+    @functools.wraps(train)
+    def train_accelerated(parameters: Mapping[str, Any], *inputs: Any, **named: Any) -> Any:
+        with accelerated(parameters["training"]):
+            return train(parameters, *inputs, **named)
+
+    return train_accelerated
 
 
 def bind(function: Callable[..., Any], **keywords: Any) -> Callable[..., Any]:

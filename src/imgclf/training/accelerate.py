@@ -2,7 +2,8 @@
 ``precision`` (its ``jit_compile`` goes to ``model.compile``, see
 :func:`imgclf.training.fit.compile_model`).
 
-A node builds its model and trains it inside :func:`accelerated`, because Keras fixes both
+A variant's train node (:func:`imgclf.pipelines.family.on_accelerator`) and each tuning
+trial build their model and train it inside :func:`accelerated`, because Keras fixes both
 when a layer is created: its variables belong to the distribution strategy whose scope is
 open, and its computations use the dtype policy in force.
 

@@ -24,7 +24,6 @@ from imgclf.pipelines.family import (
     tune_variant,
     without_optimizer,
 )
-from imgclf.training.accelerate import accelerated
 from imgclf.variants import merge_parameters, variant_blocks
 
 fit = lazy_module("imgclf.training.fit")
@@ -103,20 +102,18 @@ def finetune(
     if transfer_model is None:
         raise ValueError(_untrained(parameters["name"], parameters["source"]))
     fit.set_seeds(seed)
-    with accelerated(parameters["training"]):
-        model, backbone_parameters = _unfrozen_copy(transfer_model, parameters)
-        model, history = train_variant(
-            parameters,
-            model,
-            train_index,
-            val_index,
-            classes,
-            seed=seed,
-            checkpoint_dir=checkpoint_dir,
-            tensorboard_dir=tensorboard_dir,
-        )
-        model = without_optimizer(model)
-    return model, {
+    model, backbone_parameters = _unfrozen_copy(transfer_model, parameters)
+    model, history = train_variant(
+        parameters,
+        model,
+        train_index,
+        val_index,
+        classes,
+        seed=seed,
+        checkpoint_dir=checkpoint_dir,
+        tensorboard_dir=tensorboard_dir,
+    )
+    return without_optimizer(model), {
         "source": parameters["source"],
         "backbone_parameters": backbone_parameters,
         **history,

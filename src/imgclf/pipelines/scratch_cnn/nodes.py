@@ -25,7 +25,6 @@ from imgclf.pipelines.family import (
     tune_variant,
     without_optimizer,
 )
-from imgclf.training.accelerate import accelerated
 
 fit = lazy_module("imgclf.training.fit")
 keras = lazy_module("keras")
@@ -74,18 +73,17 @@ def train_cnn(
     ``checkpoint_dir/<variant>`` when run again with the same parameters and data. The
     model is returned without its optimizer (see :func:`without_optimizer`)."""
     fit.set_seeds(seed)
-    with accelerated(parameters["training"]):
-        model, history = train_variant(
-            parameters,
-            _build(parameters, num_classes=len(classes)),
-            train_index,
-            val_index,
-            classes,
-            seed=seed,
-            checkpoint_dir=checkpoint_dir,
-            tensorboard_dir=tensorboard_dir,
-        )
-        return without_optimizer(model), history
+    model, history = train_variant(
+        parameters,
+        _build(parameters, num_classes=len(classes)),
+        train_index,
+        val_index,
+        classes,
+        seed=seed,
+        checkpoint_dir=checkpoint_dir,
+        tensorboard_dir=tensorboard_dir,
+    )
+    return without_optimizer(model), history
 
 
 def tune_cnn(

@@ -39,7 +39,6 @@ from imgclf.pipelines.family import (
     with_image_settings,
     without_optimizer,
 )
-from imgclf.training.accelerate import accelerated
 from imgclf.variants import variant_backbone
 
 backbones = lazy_module("imgclf.models.backbones")
@@ -215,19 +214,18 @@ def train_on_features(
             was computed with another backbone, other image parameters or other classes.
     """
     fit.set_seeds(seed)
-    with accelerated(parameters["training"]):
-        network, splits = _feature_splits(parameters, features, classes)
-        _, history = train_variant(
-            parameters,
-            network.head,
-            splits["train"],
-            splits["val"],
-            classes,
-            seed=seed,
-            checkpoint_dir=checkpoint_dir,
-            tensorboard_dir=tensorboard_dir,
-        )
-        return _trained(network.model, history, features="cached")
+    network, splits = _feature_splits(parameters, features, classes)
+    _, history = train_variant(
+        parameters,
+        network.head,
+        splits["train"],
+        splits["val"],
+        classes,
+        seed=seed,
+        checkpoint_dir=checkpoint_dir,
+        tensorboard_dir=tensorboard_dir,
+    )
+    return _trained(network.model, history, features="cached")
 
 
 def train_on_images(
@@ -242,19 +240,18 @@ def train_on_images(
 ) -> tuple[Any, dict[str, Any]]:
     """Train the variant's head on (augmented) images run through the frozen backbone."""
     fit.set_seeds(seed)
-    with accelerated(parameters["training"]):
-        network = variant_network(parameters, num_classes=len(classes))
-        model, history = train_variant(
-            parameters,
-            network.model,
-            train_index,
-            val_index,
-            classes,
-            seed=seed,
-            checkpoint_dir=checkpoint_dir,
-            tensorboard_dir=tensorboard_dir,
-        )
-        return _trained(model, history, features="computed every epoch")
+    network = variant_network(parameters, num_classes=len(classes))
+    model, history = train_variant(
+        parameters,
+        network.model,
+        train_index,
+        val_index,
+        classes,
+        seed=seed,
+        checkpoint_dir=checkpoint_dir,
+        tensorboard_dir=tensorboard_dir,
+    )
+    return _trained(model, history, features="computed every epoch")
 
 
 def tune_on_features(
